@@ -1,0 +1,403 @@
+"""The ``synthetic`` source: a deterministic, seeded, weather-like near-surface temperature field.
+
+The embedded default of the project (DESIGN.md section 3). One channel, ``t`` (Kelvin), on a regular
+latitude/longitude grid of cell centres (32 x 64 by default, the WeatherBench 5.625 degree grid),
+sampled every ``step_hours`` from ``start``. The field is the sum of four parts:
+
+1. **Climatology** ``~300 K`` at the equator and ``~250 K`` at the poles, plus a seasonal cycle of
+   opposite sign in the two hemispheres whose amplitude grows with ``|lat|`` (14 K at the north pole,
+   9 K at the south pole; the northern hemisphere is warmest in mid July), plus a fixed smooth random
+   "orography/land" pattern of about 3 K standard deviation.
+2. **Diurnal cycle** in local solar time (``UTC hour + lon / 15``), peaking at 15 h local, of
+   amplitude ``4 K * cos(lat)`` (vanishing towards the poles).
+3. **Anomalies**: a smooth random field (Gaussian spectrum, low wavenumbers) of standard deviation
+   ``anomaly_std`` evolved as an AR(1) process, ``a_t = phi * shift(a_{t-1}) + sqrt(1 - phi^2) * n_t``
+   with ``phi = exp(-step_hours / 72 h)``. ``shift`` advects every latitude row zonally by a
+   latitude-dependent wind (a fractional shift by a phase rotation of the row's Fourier series): weak
+   tropical easterlies and a westerly jet of 25 m/s in each hemisphere whose latitude meanders in time
+   around +-45 degrees (two sinusoids of 9 and 31 day periods with random phases). The shift preserves
+   the variance of every Fourier coefficient, so the process is stationary in variance.
+4. **Events**: heat waves (positive, large, slow), cold outbreaks (negative, large) and storms
+   (negative, smaller, fast). Their number is Poisson with ``events_per_year`` per year; their onsets
+   are uniform over the series, starting up to eight days before it so that events are cut at both
+   ends (only events with at least one non-zero frame inside the series are kept). Each event has a
+   duration of days (heat 3-8 d, cold 2-6 d, storm 1-3 d, rounded to an even number of steps), a
+   centre in the mid-latitudes (30-60 degrees) of either hemisphere at a random longitude, a heading
+   among the eight compass points with a type-dependent speed (heat 1.5, cold 4, storm 8 degrees of
+   great circle per day, times 0.7-1.3), and a Gaussian blob ``exp(-d^2 / (2 radius_deg^2))`` where
+   ``d^2 = dlat^2 + (dlon * cos(mean lat))^2`` with ``dlon`` wrapped to +-180 degrees. The blob's
+   amplitude follows the envelope ``sin^2(pi * (step - onset_step) / duration)``: zero at
+   ``onset_step`` and ``end_step``, equal to the event's ``amplitude`` exactly at ``peak_step`` (the
+   middle). The amplitude is the type's base (+8 K, -10 K, -6 K) times a random factor 0.75-1.25 times
+   ``event_strength``.
+
+``event_strength`` sets how much of the future the events drive, from 0 (pure background) upwards.
+With ``event_strength=0`` the events table keeps exactly the same rows (the same seed gives the same
+event list whatever the strength) with ``amplitude`` 0, and no event contributes to the field.
+
+Why events are only partly visible from a few past frames, as S2-KD needs: an event whose onset lies
+after the input window leaves no trace in it; the ``sin^2`` envelope starts flat, so a young event is
+a weak blob among anomalies of similar size and scale; its type is only hinted at by the sign and
+size; its duration (hence the peak time, and whether it is still growing or already decaying) is
+random; and its heading is hard to see because the displacement over a few frames is small compared
+with the radius while the background is itself advected by the jet. The events table records all of
+it, so narratives can state what the pixels only hint at.
+
+Determinism: three independent random streams (``numpy.random.SeedSequence(seed).spawn(3)``) drive
+the background (anomalies and jet phases), the orography and the events. The same seed gives
+bit-identical output; changing ``event_strength`` leaves the background and the event list
+bit-identical (frames where no event is active are identical).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time as _time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from s2kd.data.sources.base import EVENT_COLUMNS, SourceData
+from s2kd.errors import ParameterError
+
+logger = logging.getLogger(__name__)
+
+#: Compass headings, in the order of their bearing (degrees clockwise from north = index * 45).
+HEADINGS = ("north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest")
+_D = math.sqrt(0.5)
+_UNIT_NORTH = (1.0, _D, 0.0, -_D, -1.0, -_D, 0.0, _D)  # exact components of each heading
+_UNIT_EAST = (0.0, _D, 1.0, _D, 0.0, -_D, -1.0, -_D)
+
+#: Per event type: sign and base amplitude (K), duration range (days), speed (degrees of great circle
+#: per day), radius range (degrees) and probability of being drawn.
+EVENT_TYPES: dict[str, dict[str, Any]] = {
+    "heat_wave": {"amplitude": 8.0, "days": (3.0, 8.0), "speed": 1.5, "radius": (12.0, 20.0), "p": 0.35},
+    "cold_outbreak": {"amplitude": -10.0, "days": (2.0, 6.0), "speed": 4.0, "radius": (10.0, 16.0), "p": 0.30},
+    "storm": {"amplitude": -6.0, "days": (1.0, 3.0), "speed": 8.0, "radius": (5.0, 9.0), "p": 0.35},
+}
+
+_DEG_PER_M = 1.0 / 111_195.0  # degrees of great circle per metre
+_CHUNK = 512  # time steps of noise drawn at once (bounds memory)
+
+
+# --------------------------------------------------------------------------------------------------
+# parameters and grid
+# --------------------------------------------------------------------------------------------------
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ParameterError(f"ingest.synthetic.{name}", f"is {value!r}, not an integer",
+                             f"set it to a whole number >= {minimum}")
+    if value < minimum:
+        raise ParameterError(f"ingest.synthetic.{name}", f"is {value} (must be >= {minimum})",
+                             f"set it to a whole number >= {minimum}")
+    return int(value)
+
+
+def _check_float(name: str, value: Any, *, positive: bool = False) -> float:
+    bound = "> 0" if positive else ">= 0"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ParameterError(f"ingest.synthetic.{name}", f"is {value!r}, not a number", f"set it to a finite number {bound}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ParameterError(f"ingest.synthetic.{name}", f"is {value} (must be finite and {bound})",
+                             f"set it to a finite number {bound}")
+    return value
+
+
+def latlon_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cell-centre latitudes and longitudes of the regular global grid (WeatherBench style).
+
+    Args:
+        height: number of latitude rows.
+        width: number of longitude columns.
+
+    Returns:
+        ``(lat, lon)`` in degrees: ``lat`` ascending from ``-90 + dlat/2`` to ``90 - dlat/2`` with
+        ``dlat = 180 / height``; ``lon = arange(width) * 360 / width``.
+    """
+    dlat = 180.0 / height
+    lat = -90.0 + dlat / 2 + dlat * np.arange(height)
+    lon = np.arange(width) * (360.0 / width)
+    return lat, lon
+
+
+def _lonspec_noise(rng: np.random.Generator, n: int, height: int, width: int, k0: float) -> np.ndarray:
+    """``n`` independent smooth unit-variance random fields, as their Fourier series along longitude.
+
+    White noise on a ``(2 * height, width)`` torus (both directions 360 degrees long, so the filter is
+    isotropic in degrees) is filtered by ``exp(-(m^2 + k^2) / (4 k0^2))`` (a Gaussian power spectrum
+    of e-folding wavenumber ``k0``), normalised so every pixel has unit variance, and the first
+    ``height`` rows are kept (smooth in latitude, not periodic across the poles).
+
+    Returns:
+        complex array ``(n, height, width // 2 + 1)``: the ``rfft`` along longitude of each field;
+        the Nyquist coefficient is zero.
+    """
+    m = np.fft.fftfreq(2 * height, 1.0 / (2 * height))
+    k_full = np.fft.fftfreq(width, 1.0 / width)
+    filt_full = np.exp(-(m[:, None] ** 2 + k_full[None, :] ** 2) / (4 * k0**2))
+    if width % 2 == 0:
+        filt_full[:, width // 2] = 0.0
+    scale = 1.0 / math.sqrt(float(np.mean(filt_full**2)))  # white noise -> unit variance
+    k = np.arange(width // 2 + 1)
+    filt = np.exp(-(m[:, None] ** 2 + k[None, :] ** 2) / (4 * k0**2)) * scale
+    if width % 2 == 0:
+        filt[:, -1] = 0.0
+    white = rng.standard_normal((n, 2 * height, width))
+    spec = np.fft.rfft2(white) * filt  # (n, 2H, K)
+    return np.fft.ifft(spec, axis=-2)[:, :height, :]
+
+
+# --------------------------------------------------------------------------------------------------
+# events
+# --------------------------------------------------------------------------------------------------
+
+
+def event_centre(event_row: Mapping[str, Any] | pd.Series, step: Any) -> tuple[Any, Any]:
+    """Centre of an event at a time step (it moves at a constant rate from its onset).
+
+    Args:
+        event_row: one row of the events table (a ``pandas.Series`` or a mapping) with ``lat0``,
+            ``lon0``, ``dlat_per_step``, ``dlon_per_step`` and ``onset_step``.
+        step: the time step (index from the series start); a number or an array of numbers.
+
+    Returns:
+        ``(lat, lon)`` in degrees: latitude clipped to +-89, longitude wrapped to ``[0, 360)``. Floats
+        for a scalar ``step``, arrays for an array.
+    """
+    tau = np.asarray(step, dtype=float) - float(event_row["onset_step"])
+    lat = np.clip(float(event_row["lat0"]) + float(event_row["dlat_per_step"]) * tau, -89.0, 89.0)
+    lon = np.mod(float(event_row["lon0"]) + float(event_row["dlon_per_step"]) * tau, 360.0)
+    if lat.ndim == 0:
+        return float(lat), float(lon)
+    return lat, lon
+
+
+def _draw_events(
+    rng: np.random.Generator, *, n_times: int, step_hours: float, start: pd.Timestamp,
+    events_per_year: float, event_strength: float,
+) -> pd.DataFrame:
+    """Draw the event table (independent of the background and of ``event_strength`` but for amplitude)."""
+    steps_per_day = 24.0 / step_hours
+    lead = int(math.ceil(max(t["days"][1] for t in EVENT_TYPES.values()) * steps_per_day)) + 2
+    span_years = (n_times + lead) * step_hours / (24.0 * 365.25)
+    n = int(rng.poisson(events_per_year * span_years))
+    names = list(EVENT_TYPES)
+    probs = np.array([EVENT_TYPES[t]["p"] for t in names])
+    # every attribute is drawn as one vector, always in this order (determinism)
+    kind = rng.choice(len(names), size=n, p=probs / probs.sum())
+    hemi = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    lat_abs = rng.uniform(30.0, 60.0, n)
+    lon0 = rng.uniform(0.0, 360.0, n)
+    heading = rng.integers(0, len(HEADINGS), n)
+    speed_factor = rng.uniform(0.7, 1.3, n)
+    u_days, u_radius = rng.random(n), rng.random(n)
+    amp_factor = rng.uniform(0.75, 1.25, n)
+    onset = rng.integers(-lead, n_times, n)
+
+    rows = []
+    for i in range(n):
+        spec = EVENT_TYPES[names[kind[i]]]
+        d_lo, d_hi = spec["days"]
+        days = d_lo + (d_hi - d_lo) * u_days[i]
+        duration = 2 * max(1, int(round(days * steps_per_day / 2)))  # even: the peak falls on a step
+        r_lo, r_hi = spec["radius"]
+        lat0 = hemi[i] * lat_abs[i]
+        speed = spec["speed"] * speed_factor[i] / steps_per_day  # degrees of great circle per step
+        o = int(onset[i])
+        rows.append({
+            "type": names[kind[i]],
+            "onset_step": o,
+            "peak_step": o + duration // 2,
+            "end_step": o + duration,
+            "lat0": float(lat0),
+            "lon0": float(lon0[i]),
+            "dlat_per_step": float(speed * _UNIT_NORTH[heading[i]]),
+            "dlon_per_step": float(speed * _UNIT_EAST[heading[i]] / np.cos(np.deg2rad(lat0))),
+            "heading": HEADINGS[heading[i]],
+            "amplitude": float(spec["amplitude"] * amp_factor[i] * event_strength),
+            "radius_deg": float(r_lo + (r_hi - r_lo) * u_radius[i]),
+        })
+    table = pd.DataFrame(rows, columns=[c for c in EVENT_COLUMNS if c not in ("event_id", "onset", "end")])
+    # keep the events with at least one non-zero frame inside [0, n_times)
+    table = table[(table["end_step"] > 0) & (table["onset_step"] < n_times - 1)]
+    table = table.sort_values("onset_step", kind="stable").reset_index(drop=True)
+    step = pd.Timedelta(hours=step_hours)
+    table["event_id"] = np.arange(len(table), dtype=np.int64)
+    table["onset"] = pd.DatetimeIndex([start + s * step for s in table["onset_step"]], dtype="datetime64[ns]")
+    table["end"] = pd.DatetimeIndex([start + s * step for s in table["end_step"]], dtype="datetime64[ns]")
+    table = table[EVENT_COLUMNS].astype({
+        "event_id": "int64", "type": "object", "onset_step": "int64", "peak_step": "int64", "end_step": "int64",
+        "lat0": "float64", "lon0": "float64", "dlat_per_step": "float64", "dlon_per_step": "float64",
+        "heading": "object", "amplitude": "float64", "radius_deg": "float64",
+    })
+    return table
+
+
+def _add_events(field: np.ndarray, events: pd.DataFrame, lat: np.ndarray, lon: np.ndarray) -> None:
+    """Add every event's moving, growing-then-decaying Gaussian blob to ``field`` (in place).
+
+    Each event is computed for all of its active steps at once, ``(steps, height, width)``.
+    """
+    n_times = field.shape[0]
+    lat_r = np.deg2rad(lat)
+    for row in events.to_dict("records"):
+        if row["amplitude"] == 0.0:
+            continue
+        onset, end = row["onset_step"], row["end_step"]
+        steps = np.arange(max(onset + 1, 0), min(end, n_times))  # the envelope is 0 at onset and end
+        if steps.size == 0:
+            continue
+        clat, clon = event_centre(row, steps)
+        env = np.sin(np.pi * (steps - onset) / (end - onset)) ** 2
+        dlat = lat[None, :] - clat[:, None]  # (S, H)
+        coslat = np.cos(0.5 * (lat_r[None, :] + np.deg2rad(clat)[:, None]))  # (S, H)
+        dlon = (lon[None, :] - clon[:, None] + 180.0) % 360.0 - 180.0  # (S, W)
+        d2 = dlat[:, :, None] ** 2 + (dlon[:, None, :] * coslat[:, :, None]) ** 2
+        blob = np.exp(-0.5 * d2 / row["radius_deg"] ** 2)
+        field[steps] += (row["amplitude"] * env)[:, None, None] * blob
+
+
+# --------------------------------------------------------------------------------------------------
+# the loader
+# --------------------------------------------------------------------------------------------------
+
+
+def load_synthetic(
+    *,
+    seed: int = 0,
+    n_times: int = 2920,
+    height: int = 32,
+    width: int = 64,
+    start: str = "2013-01-01",
+    step_hours: float = 6.0,
+    anomaly_std: float = 3.0,
+    event_strength: float = 1.0,
+    events_per_year: float = 30.0,
+) -> SourceData:
+    """Generate the synthetic near-surface temperature series and its event table.
+
+    Args:
+        seed: random seed; the same seed gives bit-identical output.
+        n_times: number of time steps (>= 1).
+        height: latitude rows (>= 2).
+        width: longitude columns (>= 2).
+        start: first timestamp (anything ``pandas.Timestamp`` parses).
+        step_hours: hours between steps (> 0).
+        anomaly_std: standard deviation of the advected background anomalies, K (>= 0).
+        event_strength: factor on every event amplitude (>= 0); 0 leaves the event table but no
+            event in the field.
+        events_per_year: mean number of events per year of series (>= 0).
+
+    Returns:
+        :class:`SourceData` with ``series`` (float32, dims ``(time, channel, y, x)``, channel ``t``,
+        coords ``lat(y)``/``lon(x)``, attrs ``grid``, ``units`` (JSON), ``source``, ``generator``
+        (JSON of these parameters)), ``events`` (columns :data:`EVENT_COLUMNS`) and an empty
+        ``time_context``.
+
+    Raises:
+        ParameterError: a parameter outside its range (``where`` is ``ingest.synthetic.<name>``).
+    """
+    t0 = _time.perf_counter()
+    seed = _check_int("seed", seed, 0)
+    n_times = _check_int("n_times", n_times, 1)
+    height = _check_int("height", height, 2)
+    width = _check_int("width", width, 2)
+    step_hours = _check_float("step_hours", step_hours, positive=True)
+    anomaly_std = _check_float("anomaly_std", anomaly_std)
+    event_strength = _check_float("event_strength", event_strength)
+    events_per_year = _check_float("events_per_year", events_per_year)
+    try:
+        start_ts = pd.Timestamp(start)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError("ingest.synthetic.start", f"is {start!r}, not a date ({exc})",
+                             "set it to a date such as '2013-01-01' or '2013-01-01T06:00'") from exc
+    if start_ts is pd.NaT or start_ts.tzinfo is not None:
+        raise ParameterError("ingest.synthetic.start", f"is {start!r}", "set it to a naive date such as '2013-01-01'")
+    params = {"seed": seed, "n_times": n_times, "height": height, "width": width, "start": str(start_ts),
+              "step_hours": step_hours, "anomaly_std": anomaly_std, "event_strength": event_strength,
+              "events_per_year": events_per_year}
+
+    rng_bg, rng_oro, rng_ev = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    lat, lon = latlon_grid(height, width)
+    lat_r = np.deg2rad(lat)
+    times = pd.date_range(start_ts, periods=n_times, freq=pd.Timedelta(hours=step_hours))
+    hour_utc = (times.hour + times.minute / 60 + times.second / 3600).to_numpy(dtype=float)
+    doy = times.day_of_year.to_numpy(dtype=float) - 1 + hour_utc / 24
+    t_days = np.arange(n_times) * step_hours / 24.0
+
+    # 1. climatology: latitude profile, seasonal cycle (opposite sign per hemisphere), orography
+    base = 250.0 + 50.0 * np.cos(lat_r) ** 2  # (H,)
+    season_amp = np.where(lat >= 0, 14.0, 9.0) * np.sin(lat_r)  # signed, grows with |lat|
+    season = np.cos(2 * np.pi * (doy - 196.0) / 365.25)  # +1 in mid July
+    orography = 3.0 * np.fft.irfft(_lonspec_noise(rng_oro, 1, height, width, k0=5.0)[0], n=width, axis=-1)
+    field = np.empty((n_times, height, width))
+    field[:] = (base[:, None] + orography)[None]
+    field += (season[:, None] * season_amp[None, :])[:, :, None]
+
+    # 2. diurnal cycle in local solar time, peak at 15 h local
+    local_hour = hour_utc[:, None] + lon[None, :] / 15.0  # (T, W)
+    field += 4.0 * np.cos(lat_r)[None, :, None] * np.cos(2 * np.pi * (local_hour - 15.0) / 24.0)[:, None, :]
+
+    # 3. anomalies: AR(1) of smooth fields, advected zonally by easterlies and a meandering jet
+    phases = rng_bg.uniform(0.0, 2 * np.pi, 4)
+    jet_lat = {  # jet latitude (degrees, positive) in each hemisphere, meandering around 45
+        h: 45.0 + 6.0 * np.sin(2 * np.pi * t_days / 9.0 + phases[2 * i]) + 3.0 * np.sin(2 * np.pi * t_days / 31.0 + phases[2 * i + 1])
+        for i, h in enumerate((1.0, -1.0))
+    }
+    jet_here = np.where(lat[None, :] >= 0, jet_lat[1.0][:, None], jet_lat[-1.0][:, None])  # (T, H)
+    u_ms = 25.0 * np.exp(-(((np.abs(lat)[None, :] - jet_here) / 12.0) ** 2)) - 6.0 * np.exp(-((lat / 15.0) ** 2))[None, :]
+    shift_deg = u_ms * step_hours * 3600.0 * _DEG_PER_M / np.maximum(np.cos(lat_r), 0.1)[None, :]  # (T, H)
+    k = np.arange(width // 2 + 1)
+    phi = math.exp(-step_hours / 72.0)
+    innov = math.sqrt(1.0 - phi**2)
+    if anomaly_std > 0:
+        anom = np.empty((n_times, height, width))
+        state = None
+        for c0 in range(0, n_times, _CHUNK):
+            c1 = min(c0 + _CHUNK, n_times)
+            noise = _lonspec_noise(rng_bg, c1 - c0, height, width, k0=4.0)
+            rot = np.exp(-1j * np.deg2rad(shift_deg[c0:c1])[:, :, None] * k[None, None, :])  # (S, H, K)
+            out = np.empty_like(noise)
+            for j in range(c1 - c0):
+                state = noise[j] if state is None else phi * rot[j] * state + innov * noise[j]
+                out[j] = state
+            anom[c0:c1] = np.fft.irfft(out, n=width, axis=-1)
+        field += anomaly_std * anom
+
+    # 4. events
+    events = _draw_events(rng_ev, n_times=n_times, step_hours=step_hours, start=start_ts,
+                          events_per_year=events_per_year, event_strength=event_strength)
+    if event_strength > 0:
+        _add_events(field, events, lat, lon)
+
+    series = xr.DataArray(
+        field.astype(np.float32)[:, None],
+        dims=("time", "channel", "y", "x"),
+        coords={
+            "time": times.values.astype("datetime64[ns]"),
+            "channel": ["t"],
+            "y": np.arange(height),
+            "x": np.arange(width),
+            "lat": ("y", lat),
+            "lon": ("x", lon),
+        },
+        name="series",
+        attrs={
+            "grid": "latlon",
+            "units": json.dumps({"t": "K"}),
+            "source": "synthetic",
+            "generator": json.dumps(params),
+            "long_name": "synthetic near-surface temperature",
+        },
+    )
+    logger.info("synthetic: %d steps of %dx%d, %d events (strength %g), generated in %.2f s",
+                n_times, height, width, len(events), event_strength, _time.perf_counter() - t0)
+    return SourceData(series=series, events=events, time_context=pd.DataFrame())

@@ -1,0 +1,105 @@
+"""MLflow tracking for every ``kedro run``, through a small hook of our own.
+
+Why not kedro-mlflow: with kedro 1.x and mlflow 3.x it needs a sqlite URI set by hand, a pickle
+serialisation for torch models and flattened dict parameters, and it roughly doubled a run's
+overhead here; what we need fits in this hook (see ``docs/tracking.md``).
+
+One MLflow run per ``kedro run`` (named after the pipeline), tagged with the Kedro environment and
+run id; every parameter group a node receives (``params:<group>``) is logged flattened
+(``ingest.synthetic.seed``). Training code (later pipelines) opens nested runs under it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+
+MAX_PARAM_LENGTH = 6000
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}``, values as strings cut to MLflow's limit."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = str(value)[:MAX_PARAM_LENGTH]
+    return out
+
+
+class MlflowTrackingHook:
+    """Opens an MLflow run around each pipeline run and logs the parameters nodes receive.
+
+    Configured by ``conf/<env>/mlflow.yml`` (``enabled``, ``tracking_uri``, ``experiment_name``);
+    the ``MLFLOW_TRACKING_URI`` environment variable, when set, wins over the file.
+    """
+
+    def __init__(self) -> None:
+        self._conf: dict[str, Any] = {}
+        self._env = ""
+        self._logged: set[str] = set()
+        self._active = False
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        try:
+            self._conf = dict(context.config_loader["mlflow"])
+        except KeyError:
+            self._conf = {}
+        self._env = context.env or ""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        if not self._conf.get("enabled", True):
+            return
+        import mlflow
+
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or self._conf.get("tracking_uri", "sqlite:///mlflow.db")
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_experiment(self._conf.get("experiment_name", "s2kd"))
+        name = run_params.get("pipeline_name") or "__default__"
+        mlflow.start_run(run_name=f"kedro-{name}", tags={
+            "kedro.env": run_params.get("env") or self._env,
+            "kedro.pipeline": name,
+            "kedro.session_id": str(run_params.get("session_id") or run_params.get("run_id") or ""),
+        })
+        self._active, self._logged = True, set()
+        logger.info("MLflow run %s in %s", mlflow.active_run().info.run_id, uri)
+
+    @hook_impl
+    def before_node_run(self, inputs: dict[str, Any]) -> None:
+        if not self._active:
+            return
+        import mlflow
+
+        for name, value in inputs.items():
+            if name.startswith("params:") and name not in self._logged:
+                group = name.removeprefix("params:")
+                flat = flatten(value, f"{group}.") if isinstance(value, Mapping) else {group: str(value)}
+                fresh = {k: v for k, v in flat.items() if k not in self._logged}
+                if fresh:
+                    mlflow.log_params(fresh)
+                self._logged |= {name, *fresh}
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._end("FINISHED")
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._end("FAILED")
+
+    def _end(self, status: str) -> None:
+        if self._active:
+            import mlflow
+
+            mlflow.end_run(status=status)
+            self._active = False

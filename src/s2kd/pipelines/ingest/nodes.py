@@ -1,0 +1,99 @@
+"""Nodes of the ``ingest`` pipeline: thin wrappers over :mod:`s2kd.data`.
+
+Everything that can fail on bad input (reading, validation, splitting, statistics) happens in the
+first two nodes, before any output is saved, so a failed run leaves no partial output behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pandas as pd
+import xarray as xr
+
+from s2kd.data.metadata import build_sample_metadata
+from s2kd.data.normalisation import compute_stats, normalise
+from s2kd.data.params import IngestParams
+from s2kd.data.sources import load_source
+from s2kd.data.splits import make_sample_index, split_frames
+from s2kd.data.validation import validate_series
+
+logger = logging.getLogger(__name__)
+
+
+def load_and_validate(params: dict[str, Any]) -> tuple[xr.Dataset, pd.DataFrame, pd.DataFrame]:
+    """Read the configured source and check it.
+
+    Args:
+        params: the ``ingest`` parameter group.
+
+    Returns:
+        ``(raw, events, time_context)``: a dataset with the validated raw ``series`` and the
+        per-pixel ``valid`` fraction; the source's events; its per-timestamp side information.
+    """
+    p = IngestParams.from_dict(params)
+    data = load_source(p.source, p.source_options)
+    where = f"{p.source} source ({data.series.attrs.get('source', p.source)})"
+    series, valid, report = validate_series(
+        data.series, where=where, max_gap_steps=p.max_gap_steps, max_nan_fraction=p.max_nan_fraction, nan_fill=p.nan_fill
+    )
+    raw = xr.Dataset({"series": series, "valid": valid}, attrs={**series.attrs, "validation": json.dumps(report)})
+    return raw, data.events, data.time_context
+
+
+def split_and_fit(raw: xr.Dataset, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Cut the time axis into train/val/test windows and fit normalisation on the training frames.
+
+    Args:
+        raw: the output of :func:`load_and_validate`.
+        params: the ``ingest`` parameter group.
+
+    Returns:
+        ``(sample_index, normalisation_stats)``.
+    """
+    p = IngestParams.from_dict(params)
+    where = f"{p.source} source ({raw.attrs.get('source', p.source)})"
+    times = pd.DatetimeIndex(raw["time"].values)
+    index = make_sample_index(times, t_in=p.t_in, t_out=p.t_out, fractions=p.fractions, stride=p.stride, where=where)
+    stats = compute_stats(raw["series"], split_frames(index, "train", p.t_in + p.t_out), method=p.normalisation, where=where)
+    stats.update(t_in=p.t_in, t_out=p.t_out, units=json.loads(raw.attrs.get("units", "{}")), grid=raw.attrs["grid"],
+                 source=raw.attrs.get("source", p.source), transform=raw.attrs.get("transform", "none"))
+    counts = index["split"].value_counts().to_dict()
+    logger.info("ingest: %s windows (train/val/test = %d/%d/%d)", len(index), counts.get("train", 0),
+                counts.get("val", 0), counts.get("test", 0))
+    return index, stats
+
+
+def normalise_series(raw: xr.Dataset, stats: dict[str, Any]) -> xr.Dataset:
+    """The normalised series, stored once (windows are cut lazily later).
+
+    Args:
+        raw: the output of :func:`load_and_validate`.
+        stats: the normalisation statistics.
+
+    Returns:
+        A dataset with ``series`` (normalised, float32) and ``valid``.
+    """
+    out = xr.Dataset({"series": normalise(raw["series"], stats), "valid": raw["valid"]}, attrs=dict(raw.attrs))
+    out.attrs["normalisation"] = json.dumps({k: stats[k] for k in ("method", "channels", "offset", "scale")})
+    return out
+
+
+def describe_samples(
+    index: pd.DataFrame, events: pd.DataFrame, time_context: pd.DataFrame, params: dict[str, Any]
+) -> pd.DataFrame:
+    """Per-sample metadata (calendar, side information, events) for the narratives.
+
+    Args:
+        index: the sample index.
+        events: the source's events.
+        time_context: the source's per-timestamp side information.
+        params: the ``ingest`` parameter group.
+
+    Returns:
+        One row per sample (see :func:`s2kd.data.metadata.build_sample_metadata`).
+    """
+    p = IngestParams.from_dict(params)
+    return build_sample_metadata(index, events=events, time_context=time_context, t_in=p.t_in, t_out=p.t_out)
