@@ -65,9 +65,10 @@ class MlflowTrackingHook:
         uri = os.environ.get("MLFLOW_TRACKING_URI") or self._conf.get("tracking_uri", "sqlite:///mlflow.db")
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(self._conf.get("experiment_name", "s2kd"))
-        name = run_params.get("pipeline_name") or "__default__"
+        names = run_params.get("pipeline_names") or [run_params.get("pipeline_name") or "__default__"]
+        name = "+".join(names)
         mlflow.start_run(run_name=f"kedro-{name}", tags={
-            "kedro.env": run_params.get("env") or self._env,
+            "kedro.env": run_params.get("env") or self._env or "local",
             "kedro.pipeline": name,
             "kedro.session_id": str(run_params.get("session_id") or run_params.get("run_id") or ""),
         })

@@ -12,7 +12,12 @@ import xarray as xr
 
 from s2kd.data.windows import WindowDataset
 from s2kd.pipelines.ingest import create_pipeline
-from s2kd.pipelines.ingest.nodes import describe_samples, load_and_validate, normalise_series, split_and_fit
+from s2kd.pipelines.ingest.nodes import (
+    describe_samples,
+    load_and_validate,
+    normalise_series,
+    split_and_fit,
+)
 from tests.helpers import load_conf, run, tmp_catalog
 
 TINY = {"n_times": 240, "height": 8, "width": 16, "events_per_year": 60.0}

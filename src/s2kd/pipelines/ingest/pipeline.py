@@ -2,7 +2,12 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from s2kd.pipelines.ingest.nodes import describe_samples, load_and_validate, normalise_series, split_and_fit
+from s2kd.pipelines.ingest.nodes import (
+    describe_samples,
+    load_and_validate,
+    normalise_series,
+    split_and_fit,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
