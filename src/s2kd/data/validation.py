@@ -8,10 +8,12 @@ linear interpolation in time), infinities, and NaN beyond an allowed fraction (t
 from __future__ import annotations
 
 import logging
+import sys
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+from dask.diagnostics import ProgressBar
 
 from s2kd.errors import InputError
 
@@ -91,7 +93,8 @@ def validate_series(
         series = series.interpolate_na("time", method="linear")
     finite, nan = np.isfinite(series), series.isnull()
     counts = xr.Dataset({"inf": (~finite & ~nan).sum(), "nan": nan.sum(), "valid": finite.mean(("time", "channel"))})
-    counts = counts.compute()  # one pass over the data, whether in memory or lazy
+    with ProgressBar(minimum=10, dt=1.0, out=sys.stderr):  # shown only when the pass is long
+        counts = counts.compute()  # one pass over the data, whether in memory or lazy
     n_inf, n_nan, valid = int(counts["inf"]), int(counts["nan"]), counts["valid"].astype("float32")
     if n_inf:
         raise InputError(where, f"holds {n_inf} infinite value(s)", "mask them as NaN in the source or fix the file")

@@ -10,10 +10,12 @@ reads only its own frames.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import xarray as xr
+from dask.diagnostics import ProgressBar
 from kedro.io import AbstractDataset, DatasetError
 
 
@@ -43,7 +45,8 @@ class NetCDFDataset(AbstractDataset[xr.Dataset, xr.Dataset]):
         self._filepath.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._filepath.with_name(f".{self._filepath.name}.tmp-{os.getpid()}")
         try:
-            data.to_netcdf(tmp, engine="h5netcdf", **self._save_args)
+            with ProgressBar(minimum=10, dt=1.0, out=sys.stderr):  # shown only for long (lazy) writes
+                data.to_netcdf(tmp, engine="h5netcdf", **self._save_args)
             os.replace(tmp, self._filepath)
         finally:
             tmp.unlink(missing_ok=True)
