@@ -8,6 +8,7 @@ with a reason when the folder is absent (a user's fresh clone), and fails instea
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,18 @@ def shared_data() -> Path:
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture
+def project(tmp_path, repo, monkeypatch):
+    """A copy of the project (conf, src, pyproject) in a temp folder, as the working directory."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("conf", "src"):
+        shutil.copytree(repo / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "local"))
+    (root / "conf" / "local").mkdir()
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(repo / name, root / name)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    return root

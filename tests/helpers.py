@@ -21,14 +21,16 @@ def load_conf(env: str | None = None, runtime_params: dict[str, Any] | None = No
 
 
 def tmp_catalog(conf: OmegaConfigLoader, root: Path) -> tuple[DataCatalog, dict[str, Any]]:
-    """The configured catalog with every file path moved under ``root``, and the parameters."""
+    """The configured catalog with every ``data/`` path moved under ``root``, and the parameters."""
     config = {}
     for name, entry in conf["catalog"].items():
         entry = dict(entry)
-        if "filepath" in entry:
+        if str(entry.get("filepath", "")).startswith("data/"):
             entry["filepath"] = str(root / entry["filepath"])
+        elif "filepath" in entry:
+            entry["filepath"] = str(REPO / entry["filepath"])
         config[name] = entry
-    catalog = DataCatalog.from_config(config)
+    catalog = DataCatalog.from_config(config, credentials=conf["credentials"])
     params = conf["parameters"]
     for key, value in params.items():
         catalog[f"params:{key}"] = MemoryDataset(value)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,21 +18,6 @@ from kedro.framework.startup import bootstrap_project
 from s2kd.pipeline_registry import register_pipelines
 
 TINY = {"ingest": {"synthetic": {"n_times": 200, "height": 8, "width": 16}}}
-
-
-@pytest.fixture
-def project(tmp_path, repo, monkeypatch):
-    """A copy of the project (conf, src, pyproject) in a temp folder, as the working directory."""
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in ("conf", "src"):
-        shutil.copytree(repo / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "local"))
-    (root / "conf" / "local").mkdir()
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(repo / name, root / name)
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    return root
 
 
 def _runs(root: Path):

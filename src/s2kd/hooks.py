@@ -91,6 +91,19 @@ class MlflowTrackingHook:
                 self._logged |= {name, *fresh}
 
     @hook_impl
+    def after_node_run(self, outputs: dict[str, Any]) -> None:
+        if not self._active:
+            return
+        import mlflow
+
+        for name, value in outputs.items():
+            if name.endswith("_metrics") and isinstance(value, Mapping):
+                numbers = {f"{name}.{k}": float(v) for k, v in value.items()
+                           if isinstance(v, int | float) and not isinstance(v, bool)}
+                if numbers:
+                    mlflow.log_metrics(numbers)
+
+    @hook_impl
     def after_pipeline_run(self) -> None:
         self._end("FINISHED")
 

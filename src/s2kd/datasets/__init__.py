@@ -1,5 +1,7 @@
 """Kedro dataset classes of this project (the only place, with the catalog, that does I/O)."""
 
 from s2kd.datasets.netcdf import NetCDFDataset
+from s2kd.datasets.npz import NpzDataset
+from s2kd.datasets.secret import APIKeyDataset, Secret
 
-__all__ = ["NetCDFDataset"]
+__all__ = ["APIKeyDataset", "NetCDFDataset", "NpzDataset", "Secret"]

@@ -9,7 +9,6 @@ reads only its own frames.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from typing import Any
 import xarray as xr
 from dask.diagnostics import ProgressBar
 from kedro.io import AbstractDataset, DatasetError
+
+from s2kd.datasets.atomic import write_atomically
 
 
 class NetCDFDataset(AbstractDataset[xr.Dataset, xr.Dataset]):
@@ -42,14 +43,11 @@ class NetCDFDataset(AbstractDataset[xr.Dataset, xr.Dataset]):
         return xr.open_dataset(self._filepath, engine="h5netcdf", **self._load_args)
 
     def save(self, data: xr.Dataset) -> None:
-        self._filepath.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._filepath.with_name(f".{self._filepath.name}.tmp-{os.getpid()}")
-        try:
+        def write(tmp: Path) -> None:
             with ProgressBar(minimum=10, dt=1.0, out=sys.stderr):  # shown only for long (lazy) writes
                 data.to_netcdf(tmp, engine="h5netcdf", **self._save_args)
-            os.replace(tmp, self._filepath)
-        finally:
-            tmp.unlink(missing_ok=True)
+
+        write_atomically(self._filepath, write)
 
     def _exists(self) -> bool:
         return self._filepath.is_file()

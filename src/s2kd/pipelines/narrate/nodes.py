@@ -1,0 +1,115 @@
+"""Nodes of the ``narrate`` pipeline: thin wrappers over :mod:`s2kd.narrators`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from s2kd.data.climatology import fit_climatology
+from s2kd.data.normalisation import denormalise
+from s2kd.data.splits import split_frames
+from s2kd.datasets.secret import Secret
+from s2kd.errors import InputError, ParameterError
+from s2kd.narrators.embedding import MODEL_NAME, embed_texts, shuffle_within_splits
+from s2kd.narrators.registry import build_narrator
+from s2kd.narrators.run import grid_of, narrate_index
+
+logger = logging.getLogger(__name__)
+
+
+def write_narratives(
+    series: xr.Dataset,
+    sample_index: pd.DataFrame,
+    sample_metadata: pd.DataFrame,
+    normalisation_stats: dict[str, Any],
+    system_prompt: str,
+    user_prompt: str,
+    api_key: Secret,
+    params: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """One narrative per sample with the configured narrator.
+
+    Args:
+        series: the normalised series (``ingest``).
+        sample_index: the sample index.
+        sample_metadata: per-sample metadata.
+        normalisation_stats: to turn the series back into physical units.
+        system_prompt: the LMM's system prompt (``conf/base/prompts/narrator_system.txt``).
+        user_prompt: the LMM's user prompt template (``conf/base/prompts/narrator_user.txt``).
+        api_key: the LMM endpoint's key (only the ``openai`` narrator uses it).
+        params: the ``narrate`` parameter group.
+
+    Returns:
+        ``(narratives, narration_metrics)``.
+    """
+    start = time.perf_counter()
+    name, mode = params.get("narrator", "diagnostic"), params.get("mode", "context")
+    narrator = build_narrator(name, params.get(name) or {}, mode=mode, api_key=api_key.get(),
+                              system_prompt=system_prompt, user_prompt=user_prompt)
+    t_in, t_out = int(normalisation_stats["t_in"]), int(normalisation_stats["t_out"])
+    if set(sample_metadata["sample_id"]) != set(sample_index["sample_id"]):
+        raise InputError("sample_metadata", "does not match the sample index", "rerun `kedro run --pipeline ingest`")
+    physical = denormalise(series["series"], normalisation_stats)
+    climatology = fit_climatology(physical, split_frames(sample_index, "train", t_in + t_out)).compute()
+    table = narrate_index(narrator, physical, sample_index, sample_metadata, grid=grid_of(series["series"], normalisation_stats),
+                          climatology=climatology, t_in=t_in, t_out=t_out, mode=mode,
+                          chunk_size=int(params.get("chunk_size", 256)))
+    stats = dict(getattr(narrator, "stats", {}) or {})
+    metrics = {
+        "narratives": float(len(table)),
+        "distinct_fraction": float(table["text"].nunique() / max(len(table), 1)),
+        "fallbacks": float(table["fallback"].sum()),
+        "cache_hits": float(table["cached"].sum()),
+        "input_tokens": float(table["input_tokens"].sum()),
+        "output_tokens": float(table["output_tokens"].sum()),
+        "mean_words": float(table["text"].str.split().str.len().mean()),
+        "seconds": time.perf_counter() - start,
+        **{k: float(v) for k, v in stats.items() if isinstance(v, int | float) and k not in ("input_tokens", "output_tokens")},
+    }
+    logger.info("narrate: %d narratives, %.1f%% distinct, %d fallbacks", len(table), 100 * metrics["distinct_fraction"],
+                metrics["fallbacks"])
+    return table, metrics
+
+
+def embed_narratives(narratives: pd.DataFrame, sample_index: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+    """Token embeddings of every narrative with the frozen all-MiniLM-L6-v2, in sample-index order.
+
+    With ``embedding.shuffle`` the narratives are permuted across the samples of each split (a
+    seeded permutation), for the ``s2kd_shuffled_text`` ablation: the text no longer matches its
+    frames, but its vocabulary and lengths are unchanged.
+
+    Args:
+        narratives: the narratives table.
+        sample_index: the sample index the narratives must match.
+        params: the ``narrate`` parameter group.
+
+    Returns:
+        ``{"sample_id", "tokens" (N, L, 384) float16, "mask" (N, L) bool, "meta"}``.
+    """
+    emb = dict(params.get("embedding") or {})
+    ids = sample_index["sample_id"].to_numpy()
+    table = narratives.set_index("sample_id")
+    missing = np.setdiff1d(ids, table.index.to_numpy())
+    extra = np.setdiff1d(table.index.to_numpy(), ids)
+    if len(missing) or len(extra):
+        raise InputError(
+            "narratives", f"do not match the sample index ({len(missing)} sample(s) without a narrative, "
+            f"{len(extra)} narrative(s) for unknown samples, e.g. {(list(missing) + list(extra))[:3]})",
+            "rerun `kedro run --pipeline narrate` after `ingest`",
+        )
+    max_length = int(emb.get("max_length", 96))
+    if not 8 <= max_length <= 256:
+        raise ParameterError("narrate.embedding.max_length", f"is {max_length}", "use 8..256 tokens (MiniLM's limit is 256)")
+    texts = table.loc[ids, "text"].tolist()
+    tokens, mask = embed_texts(texts, max_length=max_length, batch_size=int(emb.get("batch_size", 64)))
+    shuffle, seed = bool(emb.get("shuffle", False)), int(emb.get("shuffle_seed", 0))
+    if shuffle:
+        perm = shuffle_within_splits(sample_index["split"].to_numpy(), seed)
+        tokens, mask = tokens[perm], mask[perm]
+    return {"sample_id": ids, "tokens": tokens, "mask": mask,
+            "meta": {"model": MODEL_NAME, "max_length": max_length, "shuffled": shuffle, "shuffle_seed": seed}}

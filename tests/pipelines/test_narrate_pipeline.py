@@ -1,0 +1,112 @@
+"""The ``narrate`` pipeline: after ``ingest``, a narratives table and token embeddings for every sample."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from s2kd.errors import InputError, ParameterError
+from s2kd.pipelines.ingest import create_pipeline as ingest_pipeline
+from s2kd.pipelines.narrate import create_pipeline as narrate_pipeline
+from s2kd.pipelines.narrate.nodes import embed_narratives
+from tests.helpers import load_conf, run, tmp_catalog
+
+TINY = {"n_times": 240, "height": 8, "width": 16, "events_per_year": 60.0}
+
+
+def _catalog(tmp_path, env=None, **narrate):
+    conf = load_conf(env)
+    catalog, params = tmp_catalog(conf, tmp_path)
+    ingest = copy.deepcopy(params["ingest"])
+    if env is None:
+        ingest["synthetic"].update(TINY)
+    catalog["params:ingest"] = ingest
+    catalog["params:narrate"] = copy.deepcopy(params["narrate"]) | narrate
+    return catalog
+
+
+def test_narrate_after_ingest_on_the_synthetic_default(tmp_path):
+    catalog = _catalog(tmp_path)
+    run(ingest_pipeline() + narrate_pipeline(), catalog)
+    table = catalog.load("narratives")
+    index = catalog.load("sample_index")
+    assert list(table.sample_id) == list(index.sample_id)
+    assert {"sample_id", "split", "text", "narrator", "model", "prompt_hash", "fallback"} <= set(table.columns)
+    assert (table.narrator == "diagnostic").all() and not table.fallback.any()
+    assert (table.split == index.split).all()
+    assert table.text.str.len().min() > 20
+    emb = catalog.load("narrative_embeddings")
+    assert emb["tokens"].shape[0] == len(index) and emb["tokens"].shape[2] == 384
+    assert emb["mask"].shape == emb["tokens"].shape[:2] and emb["mask"].sum(1).min() >= 3
+    np.testing.assert_array_equal(emb["sample_id"], index.sample_id.to_numpy())
+    assert emb["meta"]["model"].endswith("all-MiniLM-L6-v2") and emb["meta"]["max_length"] == 96
+    metrics = catalog.load("narration_metrics")
+    assert metrics["narratives"] == len(index) and 0 < metrics["distinct_fraction"] <= 1
+
+
+def test_hindsight_adds_the_target_window(tmp_path):
+    context = _catalog(tmp_path / "c")
+    run(ingest_pipeline() + narrate_pipeline(), context)
+    hindsight = _catalog(tmp_path / "h", mode="hindsight")
+    run(ingest_pipeline() + narrate_pipeline(), hindsight)
+    c, h = context.load("narratives"), hindsight.load("narratives")
+    assert h.text.str.contains("Next,").mean() > 0.9  # what happens in the target window
+    assert not c.text.str.contains("Next,").any()
+    assert (h.text != c.text).mean() > 0.9
+    assert (c["mode"] == "context").all() and (h["mode"] == "hindsight").all()
+    assert c.prompt_hash.iloc[0] != h.prompt_hash.iloc[0]
+
+
+def test_embeddings_refuse_narratives_that_do_not_match_the_index():
+    index = pd.DataFrame({"sample_id": [0, 1, 2], "split": ["train", "val", "test"]})
+    narratives = pd.DataFrame({"sample_id": [0, 1, 5], "text": ["a", "b", "c"]})
+    with pytest.raises(InputError, match=r"narratives: do not match the sample index.*Fix: rerun `kedro run --pipeline narrate`"):
+        embed_narratives(narratives, index, {"embedding": {}})
+    with pytest.raises(ParameterError, match="narrate.embedding.max_length"):
+        embed_narratives(narratives.assign(sample_id=[0, 1, 2]), index, {"embedding": {"max_length": 1000}})
+
+
+def test_shuffled_embeddings_are_a_permutation_within_splits(tmp_path):
+    catalog = _catalog(tmp_path)
+    run(ingest_pipeline() + narrate_pipeline(), catalog)
+    plain = catalog.load("narrative_embeddings")
+    params = catalog.load("params:narrate")
+    params["embedding"] = {**params["embedding"], "shuffle": True, "shuffle_seed": 1}
+    shuffled = embed_narratives(catalog.load("narratives"), catalog.load("sample_index"), params)
+    assert shuffled["meta"]["shuffled"]
+    assert not np.array_equal(shuffled["tokens"], plain["tokens"])
+    key = lambda t: sorted(map(bytes, t.reshape(len(t), -1)))  # noqa: E731  multiset of rows
+    assert key(shuffled["tokens"]) == key(plain["tokens"])
+
+
+def test_unknown_narrator_fails_before_writing(tmp_path):
+    catalog = _catalog(tmp_path, narrator="gpt5_magic")
+    with pytest.raises(ParameterError, match=r"narrate.narrator: unknown narrator 'gpt5_magic'"):
+        run(ingest_pipeline() + narrate_pipeline(), catalog)
+    assert not (tmp_path / "data/04_feature").exists()
+
+
+def test_openai_without_a_key_fails_before_any_request(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    catalog = _catalog(tmp_path, narrator="openai")
+    with pytest.raises(ParameterError, match=r"credentials.*Fix: put api_key under openai_narrator"):
+        run(ingest_pipeline() + narrate_pipeline(), catalog)
+    assert not (tmp_path / "data/04_feature").exists()
+
+
+@pytest.mark.parametrize("env", ["ncep", "bikenyc"])
+def test_narrate_on_shared_data(tmp_path, shared_data, repo, monkeypatch, env):
+    monkeypatch.chdir(repo)
+    catalog = _catalog(tmp_path, env)
+    run(ingest_pipeline() + narrate_pipeline(), catalog)
+    table = catalog.load("narratives")
+    assert len(table) == len(catalog.load("sample_index"))
+    distinct = table.text.nunique() / len(table)
+    if env == "ncep":
+        assert distinct >= 0.9, f"only {distinct:.1%} of NCEP narratives are distinct"
+    else:
+        assert distinct >= 0.5
+        assert table.text.str.contains("rush hour|weekend|weekday", case=False).any()
