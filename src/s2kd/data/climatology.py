@@ -1,8 +1,16 @@
-"""A climatology from the training frames: the expected value for a calendar slot.
+"""A climatology from the training frames: the expected value at a time of year, week and day.
 
-Anomalies (narratives) and anomaly correlation (metrics) are measured against it. The slot is
-(month, hour of day) when the training frames cover every month, else the hour of day; a slot the
-training frames never saw falls back to the training mean.
+Anomalies (narratives) and anomaly correlation (metrics) are measured against it. Per pixel and
+channel, a least-squares fit over the training frames of a mean plus the harmonics the training span
+can support:
+
+- annual cycle (1 harmonic from 180 days of training data, 2 from 2 years),
+- weekly cycle (3 harmonics from 28 days, for sub-daily data: traffic has weekdays and weekends),
+- diurnal cycle (up to 4 harmonics from 2 days, fewer when there are few steps per day).
+
+Unlike means per calendar slot, harmonics extrapolate smoothly to months the training split never
+saw (one year of data split in time leaves the last months out of training), and need no minimum
+number of samples per slot.
 """
 
 from __future__ import annotations
@@ -11,35 +19,62 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+DAY = pd.Timedelta(days=1)
 
-def slot_keys(times: pd.DatetimeIndex, by_month: bool) -> np.ndarray:
-    """Calendar slot of each time: ``month * 100 + hour`` or ``hour``."""
-    times = pd.DatetimeIndex(times)
-    return np.asarray(times.month * 100 + times.hour if by_month else times.hour)
+
+def _terms(span: pd.Timedelta, step: pd.Timedelta) -> list[tuple[str, float, int]]:
+    """(name, period in days, harmonic) of each sinusoid the span supports."""
+    terms = []
+    if span >= 180 * DAY:
+        terms += [("annual", 365.2425, k) for k in range(1, 3 if span >= 730 * DAY else 2)]
+    if step < DAY:
+        per_day = int(round(DAY / step))
+        if span >= 28 * DAY:
+            terms += [("weekly", 7.0, k) for k in range(1, 4)]
+        if span >= 2 * DAY:
+            terms += [("diurnal", 1.0, k) for k in range(1, min(4, max(per_day // 2 - 1, 1)) + 1)]
+    return terms
+
+
+def _design(times: pd.DatetimeIndex, terms: list[tuple[str, float, int]]) -> np.ndarray:
+    days = (times - pd.Timestamp("2000-01-01")) / DAY
+    days = np.asarray(days, dtype=float)
+    cols = [np.ones_like(days)]
+    for _, period, k in terms:
+        angle = 2 * np.pi * k * days / period
+        cols += [np.cos(angle), np.sin(angle)]
+    return np.stack(cols, axis=1)  # (T, 1 + 2 * len(terms))
 
 
 def fit_climatology(series: xr.DataArray, train_frames: slice) -> xr.Dataset:
-    """Mean per calendar slot over the training frames.
+    """Fit the climatology on the training frames.
 
     Args:
         series: ``(time, channel, y, x)`` in any units (the climatology is in the same units).
         train_frames: the steps the training windows read.
 
     Returns:
-        A dataset with ``slot_mean(slot, channel, y, x)``, ``mean(channel, y, x)`` and the attribute
-        ``by_month`` (1 or 0).
+        ``coef(term, channel, y, x)`` with the attribute ``terms`` (a list of
+        ``"name:period_days:harmonic"``), and ``mean(channel, y, x)``.
     """
     train = series.isel(time=train_frames)
     times = pd.DatetimeIndex(train["time"].values)
-    by_month = len(set(times.month)) == 12
-    keys = xr.DataArray(slot_keys(times, by_month), dims="time", name="slot")
-    slot_mean = train.groupby(keys).mean("time")
-    return xr.Dataset({"slot_mean": slot_mean, "mean": train.mean("time")}, attrs={"by_month": int(by_month)})
+    step = pd.Timedelta(np.median(np.diff(times.values))) if len(times) > 1 else DAY
+    terms = _terms(times[-1] - times[0], step)
+    x = _design(times, terms)
+    values = np.asarray(train.values, dtype=np.float64)  # (T, C, H, W)
+    coef, *_ = np.linalg.lstsq(x, values.reshape(len(times), -1), rcond=None)
+    coef = coef.reshape((x.shape[1],) + values.shape[1:]).astype(np.float32)
+    dims = ("channel", "y", "x")
+    return xr.Dataset(
+        {"coef": (("term",) + dims, coef), "mean": (dims, values.mean(axis=0).astype(np.float32))},
+        attrs={"terms": [f"{n}:{p}:{k}" for n, p, k in terms]},
+    )
 
 
 def climatology_at(clim: xr.Dataset, times: pd.DatetimeIndex) -> np.ndarray:
-    """The climatology at the given times, ``(T, C, H, W)`` as a numpy array."""
-    keys = slot_keys(times, bool(clim.attrs["by_month"]))
-    known = set(clim["slot"].values.tolist())
-    mean = clim["mean"].values
-    return np.stack([clim["slot_mean"].sel(slot=k).values if k in known else mean for k in keys])
+    """The climatology at the given times, ``(T, C, H, W)``."""
+    terms = [(n, float(p), int(k)) for n, p, k in (t.split(":") for t in clim.attrs["terms"])]
+    x = _design(pd.DatetimeIndex(times), terms)
+    coef = clim["coef"].values
+    return np.tensordot(x, coef, axes=(1, 0)).astype(np.float32)
