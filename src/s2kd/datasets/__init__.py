@@ -3,5 +3,6 @@
 from s2kd.datasets.netcdf import NetCDFDataset
 from s2kd.datasets.npz import NpzDataset
 from s2kd.datasets.secret import APIKeyDataset, Secret
+from s2kd.datasets.torch_model import TorchModelDataset
 
-__all__ = ["APIKeyDataset", "NetCDFDataset", "NpzDataset", "Secret"]
+__all__ = ["APIKeyDataset", "NetCDFDataset", "NpzDataset", "Secret", "TorchModelDataset"]

@@ -1,0 +1,64 @@
+"""A trained model as a versioned file: its kind, config and ``state_dict`` — never a pickled class.
+
+The file is a ``torch.save`` of plain data (strings, numbers, lists, dicts, tensors), loaded with
+``weights_only=True``: a model is rebuilt from ``(kind, config)`` by the model registry
+(``s2kd.models.build_model``) and its weights loaded, without the training code or its state.
+Written atomically; with ``versioned: true`` in the catalog every save is kept under a timestamp.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import torch
+from kedro.io import AbstractVersionedDataset, DatasetError, Version
+
+from s2kd.datasets.atomic import write_atomically
+
+REQUIRED = ("kind", "config", "state_dict")
+
+
+class TorchModelDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]):
+    """``{"kind", "config", "state_dict", "meta"}`` <-> one ``.pt`` file.
+
+    Args:
+        filepath: the ``.pt`` file (a folder of versions when versioned).
+        version: Kedro's load/save version (set by the catalog for ``versioned: true``).
+    """
+
+    def __init__(self, *, filepath: str, version: Version | None = None, metadata: dict[str, Any] | None = None) -> None:
+        super().__init__(filepath=PurePosixPath(filepath), version=version, exists_function=lambda p: Path(p).exists(),
+                         glob_function=glob.glob)
+        self.metadata = metadata
+
+    def load(self) -> dict[str, Any]:
+        path = Path(str(self._get_load_path()))
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError as exc:
+            raise DatasetError(f"{path} does not exist: train the model first (e.g. `kedro run --pipeline train_teacher`)") from exc
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise DatasetError(f"{path} is not a readable model file ({first}); delete it and train again") from exc
+        missing = [k for k in REQUIRED if k not in data]
+        if missing:
+            raise DatasetError(f"{path} lacks {missing}: it was not written by TorchModelDataset")
+        return data
+
+    def save(self, data: dict[str, Any]) -> None:
+        missing = [k for k in REQUIRED if k not in data]
+        if missing:
+            raise DatasetError(f"a model to save needs {REQUIRED}, missing {missing}")
+        path = Path(str(self._get_save_path()))
+        write_atomically(path, lambda tmp: torch.save(data, tmp))
+
+    def _exists(self) -> bool:
+        try:
+            return Path(str(self._get_load_path())).exists()
+        except DatasetError:
+            return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "version": self._version}
