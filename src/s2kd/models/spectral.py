@@ -5,7 +5,8 @@ two dims; the radial frequency of bin ``(ky, kx)`` is ``r = sqrt(fy² + fx²)`` 
 ``fy = fftfreq(h)``, ``fx = rfftfreq(w)``, so ``r`` runs from 0 to ``sqrt(0.5² + 0.5²)``. The low band
 is ``r <= cutoff`` (default 0.25, the SDKD re-implementation's value).
 
-FFTs run in float32 with autocast off: cuFFT's half precision only takes power-of-two sizes.
+FFTs run with autocast off, half precision promoted to float32 (cuFFT's half precision only takes
+power-of-two sizes); float64 stays float64.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ def _fp32(x: Tensor):
     if x.device.type in ("cpu", "cuda"):
         return torch.autocast(device_type=x.device.type, enabled=False)
     return nullcontext()
+
+
+def _fft_dtype(x: Tensor) -> Tensor:
+    """``x`` in a dtype FFTs take everywhere: float32 for half precision, else unchanged."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
 @lru_cache(maxsize=64)
@@ -53,7 +59,7 @@ def lowpass(z: Tensor, cutoff: float) -> Tensor:
     assert z.ndim >= 2, f"lowpass needs (..., h, w), got shape {tuple(z.shape)}"
     h, w = z.shape[-2:]
     with _fp32(z):
-        spec = torch.fft.rfft2(z.float(), norm="ortho")  # (..., h, w//2+1) complex
+        spec = torch.fft.rfft2(_fft_dtype(z), norm="ortho")  # (..., h, w//2+1) complex
         spec = spec * lowpass_mask(h, w, cutoff, device=z.device)
         low = torch.fft.irfft2(spec, s=(h, w), norm="ortho")  # (..., h, w)
     return low.to(z.dtype)
@@ -68,12 +74,13 @@ def split_bands(z: Tensor, cutoff: float) -> tuple[Tensor, Tensor]:
 class SpectralConv2d(nn.Module):
     """FNO spectral convolution: learned complex channel mixing of the lowest Fourier modes.
 
-    ``(N, dim, h, w) -> (N, dim, h, w)``. Keeps ``n_modes`` positive and ``n_modes`` negative row
-    frequencies and the first ``n_modes`` column frequencies of ``rfft2(x, norm="ortho")``, multiplies
-    each kept bin by its own ``dim x dim`` complex matrix and zeroes the rest. On grids too small for
-    ``n_modes`` the modes are clamped (a bin's weight depends on its frequency index, not on the grid,
-    so one set of weights fits every grid). Weights are stored as real ``(..., 2)`` tensors so that
-    optimisers, clipping and checkpoints never meet complex parameters.
+    ``(N, dim, h, w) -> (N, dim, h, w)``. Keeps the ``rfft2(x, norm="ortho")`` bins with row
+    frequency index ``|ky| < n_modes`` and column index ``kx < n_modes`` (a symmetric window, unlike
+    the original FNO's, which keeps one more negative row), multiplies each kept bin by its own
+    ``dim x dim`` complex matrix and zeroes the rest. On grids too small for ``n_modes`` the window is
+    clamped; a bin's weight depends on its frequency index, not on the grid, so one set of weights
+    fits every grid. Weights are stored as a real ``(..., 2)`` tensor so that optimisers, clipping
+    and checkpoints never meet complex parameters.
     """
 
     def __init__(self, dim: int, *, n_modes: int) -> None:
@@ -81,23 +88,23 @@ class SpectralConv2d(nn.Module):
         assert n_modes >= 1, f"n_modes must be >= 1, got {n_modes}"
         self.dim, self.n_modes = dim, n_modes
         std = (1.0 / (2 * dim)) ** 0.5  # complex weights with variance 1/dim: a unit-gain mix
-        # (band: positive/negative rows, in, out, ky, kx, real/imag)
-        self.weight = nn.Parameter(std * torch.randn(2, dim, dim, n_modes, n_modes, 2))
+        # (in, out, ky = 0..m-1 then -(m-1)..-1, kx = 0..m-1, real/imag)
+        self.weight = nn.Parameter(std * torch.randn(dim, dim, 2 * n_modes - 1, n_modes, 2))
 
     def forward(self, x: Tensor) -> Tensor:
         n, c, h, w = x.shape
         assert c == self.dim, f"SpectralConv2d expects {self.dim} channels, got {c}"
         m = self.n_modes
-        top, bottom, cols = min(m, (h + 1) // 2), min(m, h // 2), min(m, w // 2 + 1)
+        top, bottom, cols = min(m, (h + 1) // 2), min(m - 1, h // 2), min(m, w // 2 + 1)
         with _fp32(x):
-            spec = torch.fft.rfft2(x.float(), norm="ortho")  # (N, C, h, w//2+1)
-            weight = torch.view_as_complex(self.weight.float())  # (2, C, C, m, m)
+            spec = torch.fft.rfft2(_fft_dtype(x), norm="ortho")  # (N, C, h, w//2+1)
+            weight = torch.view_as_complex(self.weight.to(spec.real.dtype))  # (C, C, 2m-1, m)
             out = torch.zeros(n, c, h, w // 2 + 1, dtype=spec.dtype, device=x.device)
             out[:, :, :top, :cols] = torch.einsum(
-                "bixy,ioxy->boxy", spec[:, :, :top, :cols], weight[0, :, :, :top, :cols])
+                "bixy,ioxy->boxy", spec[:, :, :top, :cols], weight[:, :, :top, :cols])
             if bottom:
                 out[:, :, h - bottom:, :cols] = torch.einsum(
-                    "bixy,ioxy->boxy", spec[:, :, h - bottom:, :cols], weight[1, :, :, m - bottom:, :cols])
+                    "bixy,ioxy->boxy", spec[:, :, h - bottom:, :cols], weight[:, :, 2 * m - 1 - bottom:, :cols])
             y = torch.fft.irfft2(out, s=(h, w), norm="ortho")  # (N, C, h, w)
         return y.to(x.dtype)
 

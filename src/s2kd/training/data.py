@@ -58,6 +58,9 @@ class TextWindowDataset(Dataset):
                              f"mask {tuple(mask.shape)} (want (N, L))",
                              fix="rerun `kedro run --pipeline narrate`")
         self._row = {int(s): i for i, s in enumerate(ids)}
+        if len(self._row) != len(ids):
+            raise InputError("narrative_embeddings", f"{len(ids) - len(self._row)} sample ids appear twice",
+                             fix="rerun `kedro run --pipeline narrate`")
         wanted = np.asarray(getattr(windows, "sample_ids", [windows[i]["sample_id"] for i in range(len(windows))]))
         absent = [int(s) for s in wanted if int(s) not in self._row]
         if absent:

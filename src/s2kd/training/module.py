@@ -9,8 +9,8 @@ and schedule are used. The network contract:
   and ``"latent"`` ``(B, d, h, w)``.
 
 Logged per epoch (plain names, the curves MLflow shows, DESIGN.md section 7): every term of the
-loss dict in training (``loss``, ``loss_task``, ``loss_sem``, ...), and ``val_mse`` (task MSE),
-``val_loss`` and ``val_<term>`` for the other terms in validation.
+loss dict in training (``loss``, ``loss_task``, ``loss_sem``, ...) and the learning rate ``lr``;
+``val_mse`` (task MSE), ``val_loss`` and ``val_<term>`` for the other terms in validation.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from s2kd.errors import ParameterError
+from s2kd.errors import InputError, ParameterError
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ class ForecastModule(pl.LightningModule):
         warmup_epochs: epochs of linear learning-rate warm-up before the cosine decay.
         max_epochs: the length of the cosine schedule (use the trainer's ``max_epochs``).
         loss: ``(outputs, batch) -> {"loss": total, "<term>": ...}``; default :func:`task_mse_loss`.
+            An ``nn.Module`` loss is a submodule: its trainable parameters (e.g. a distillation
+            projector) are optimised and checkpointed with the network.
     """
 
     def __init__(
@@ -83,8 +85,9 @@ class ForecastModule(pl.LightningModule):
         """The network's outputs on a batch; text goes in only when ``model.uses_text``."""
         if self.model.uses_text:
             if "text" not in batch:
-                raise KeyError("the model reads narratives (uses_text=True) but the batch has no 'text': "
-                               "wrap the windows in TextWindowDataset(windows, embeddings)")
+                raise InputError("batch", f"{type(self.model).__name__} reads narratives (uses_text=True) but "
+                                 f"the batch has only {sorted(batch)}",
+                                 fix="wrap the windows in TextWindowDataset(windows, embeddings)")
             return self.model(batch["x"], text=batch["text"], text_mask=batch.get("text_mask"))
         return self.model(batch["x"])
 
@@ -102,6 +105,8 @@ class ForecastModule(pl.LightningModule):
         for name, value in self.last_loss_terms.items():
             self.log(name, value, on_step=False, on_epoch=True, sync_dist=True, prog_bar=name == "loss",
                      batch_size=batch_size)
+        self.log("lr", float(self.trainer.optimizers[0].param_groups[0]["lr"]), on_step=False, on_epoch=True,
+                 sync_dist=True, batch_size=batch_size)
         return terms  # "loss" is optimised; Lightning detaches the other terms
 
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
@@ -117,7 +122,10 @@ class ForecastModule(pl.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        # the network's and, when the loss is an nn.Module, the loss's trainable parameters (e.g. the
+        # distillation projector); frozen ones (a teacher inside the loss) are left out
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
         warmup, total = int(hp.warmup_epochs), int(hp.max_epochs)
         # a plain function (not a callable object): LambdaLR then keeps it out of the checkpoint, so a
         # resumed run follows the schedule of its own hyper-parameters

@@ -1,0 +1,117 @@
+"""The privileged multimodal teacher of S2-KD (and, with ``use_text=False``, the vision teacher)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from s2kd.errors import ParameterError
+from s2kd.models.decoder import Decoder
+from s2kd.models.encoder import VisualEncoder
+from s2kd.models.fusion import CrossModalAlignment
+from s2kd.models.text import TextAdapter
+from s2kd.models.translator import LOW_OPS, SpectralDecoupledTranslator
+
+
+def _require(ok: bool, where: str, problem: str, fix: str) -> None:
+    if not ok:
+        raise ParameterError(where, problem, fix)
+
+
+@dataclass
+class TeacherConfig:
+    """Sizes of :class:`MultimodalTeacher`; presets in :mod:`s2kd.models.presets`.
+
+    Attributes:
+        in_channels: channels ``C`` of the input frames.
+        out_channels: channels of the predicted frames.
+        t_in: input frames.
+        t_out: predicted frames.
+        width: channels of the per-frame encoder/decoder stages (full, 1/2 and 1/4 resolution).
+        d: channels of the latent at ``H/4 x W/4`` (fusion, translator); a multiple of 4 and of ``n_heads``.
+        n_fusion: cross-attention blocks.
+        n_heads: attention heads (fusion, and the translator when ``low_op="attention"``).
+        n_translator: blocks in each band of the translator.
+        low_op: the low-band operator, ``"fno"`` or ``"attention"``.
+        n_modes: Fourier modes per axis kept by the FNO blocks.
+        cutoff: radial cutoff of the band split in cycles/sample of the latent grid.
+        text_dim: width of the precomputed text token embeddings (MiniLM: 384).
+        use_text: ``False`` gives the vision teacher (no text adapter, text ignored).
+        dropout: dropout in attention and MLPs.
+    """
+
+    in_channels: int
+    out_channels: int
+    t_in: int
+    t_out: int
+    width: int
+    d: int
+    n_fusion: int
+    n_heads: int
+    n_translator: int
+    low_op: str
+    n_modes: int
+    cutoff: float = 0.25
+    text_dim: int = 384
+    use_text: bool = True
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("in_channels", "out_channels", "t_in", "t_out", "width", "d", "n_heads", "n_translator",
+                     "n_modes", "text_dim"):
+            value = getattr(self, name)
+            _require(isinstance(value, int) and value >= 1, f"teacher.{name}", f"is {value!r}", "use an integer >= 1")
+        _require(isinstance(self.n_fusion, int) and self.n_fusion >= 0, "teacher.n_fusion",
+                 f"is {self.n_fusion!r}", "use an integer >= 0")
+        _require(self.low_op in LOW_OPS, "teacher.low_op", f"is {self.low_op!r}", f"use one of {LOW_OPS}")
+        _require(self.d % 4 == 0 and self.d % self.n_heads == 0, "teacher.d",
+                 f"is {self.d} with n_heads={self.n_heads}", "use a multiple of 4 and of n_heads")
+        _require(0 < self.cutoff <= 0.5, "teacher.cutoff", f"is {self.cutoff!r}", "use a value in (0, 0.5]")
+        _require(0 <= self.dropout < 1, "teacher.dropout", f"is {self.dropout!r}", "use a value in [0, 1)")
+
+
+class MultimodalTeacher(nn.Module):
+    """Encoder -> (text adapter + cross-attention fusion) -> spectral decoupled translator -> decoder.
+
+    ``forward(x, text=None, text_mask=None)`` with ``x (B, T_in, C, H, W)`` (any ``H, W``: padded to
+    multiples of 4 inside, cropped back), ``text (B, L, text_dim)`` float and ``text_mask (B, L)``
+    bool (``True`` = real token; ``None`` = all real) returns:
+
+    - ``"y_hat"``: the forecast ``(B, T_out, C_out, H, W)``;
+    - ``"z"``: the translator's input, i.e. the fused visual latent after cross-attention,
+      ``(B, d, h, w)`` with ``h = ceil(H/4)``, ``w = ceil(W/4)``;
+    - ``"z_low"``, ``"z_high"``: the translator's evolved low and high bands, ``(B, d, h, w)``;
+    - ``"latent"``: the translator's fused output ``LayerNorm2d(z_low + z_high)``, the teacher's
+      fused latent ``H_t`` that distillation targets and that the decoder reads.
+
+    The fusion blocks always run; without text (``text=None``, an all-``False`` mask row, or
+    ``use_text=False``) they attend to a learned null token only. ``use_text=False`` builds no text
+    adapter and ignores ``text`` entirely, so the vision teacher's output cannot depend on text.
+    """
+
+    def __init__(self, config: TeacherConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.uses_text = bool(config.use_text)
+        self.encoder = VisualEncoder(in_channels=config.in_channels, t_in=config.t_in, width=config.width, d=config.d)
+        self.text_adapter = TextAdapter(text_dim=config.text_dim, d=config.d) if self.uses_text else None
+        self.fusion = CrossModalAlignment(d=config.d, n_blocks=config.n_fusion, n_heads=config.n_heads,
+                                          dropout=config.dropout)
+        self.translator = SpectralDecoupledTranslator(
+            d=config.d, n_layers=config.n_translator, low_op=config.low_op, n_modes=config.n_modes,
+            n_heads=config.n_heads, cutoff=config.cutoff, dropout=config.dropout)
+        self.decoder = Decoder(d=config.d, t_in=config.t_in, t_out=config.t_out, width=config.width,
+                               out_channels=config.out_channels)
+
+    def forward(self, x: Tensor, text: Tensor | None = None, text_mask: Tensor | None = None) -> dict[str, Tensor]:
+        size = (x.shape[-2], x.shape[-1])
+        z, skip = self.encoder(x)  # (B, d, h, w), (B, T_in, width, Hp, Wp)
+        tokens = None
+        if self.uses_text and text is not None:
+            assert text.shape[0] == x.shape[0], f"text batch {text.shape[0]} != frames batch {x.shape[0]}"
+            tokens = self.text_adapter(text)  # (B, L, d)
+        z = self.fusion(z, tokens, text_mask if tokens is not None else None)
+        out = self.translator(z)
+        y_hat = self.decoder(out["latent"], skip, size=size)
+        return {"y_hat": y_hat, "latent": out["latent"], "z": z, "z_low": out["z_low"], "z_high": out["z_high"]}
