@@ -48,7 +48,7 @@ def test_narrate_after_ingest_on_the_synthetic_default(tmp_path):
 
 
 def test_hindsight_adds_the_target_window(tmp_path):
-    context = _catalog(tmp_path / "c")
+    context = _catalog(tmp_path / "c", mode="context")
     run(ingest_pipeline() + narrate_pipeline(), context)
     hindsight = _catalog(tmp_path / "h", mode="hindsight")
     run(ingest_pipeline() + narrate_pipeline(), hindsight)

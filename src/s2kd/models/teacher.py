@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from s2kd.errors import ParameterError
@@ -39,6 +40,9 @@ class TeacherConfig:
         text_dim: width of the precomputed text token embeddings (MiniLM: 384).
         use_text: ``False`` gives the vision teacher (no text adapter, text ignored).
         dropout: dropout in attention and MLPs.
+        text_dropout: in training, the probability of hiding a sample's whole narrative (the teacher
+            then sees only the null token), so it cannot use a unique narrative as a key to memorise
+            its sample and must also forecast without text; 0 in evaluation.
     """
 
     in_channels: int
@@ -56,6 +60,7 @@ class TeacherConfig:
     text_dim: int = 384
     use_text: bool = True
     dropout: float = 0.0
+    text_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "out_channels", "t_in", "t_out", "width", "d", "n_heads", "n_translator",
@@ -69,6 +74,7 @@ class TeacherConfig:
                  f"is {self.d} with n_heads={self.n_heads}", "use a multiple of 4 and of n_heads")
         _require(0 < self.cutoff <= 0.5, "teacher.cutoff", f"is {self.cutoff!r}", "use a value in (0, 0.5]")
         _require(0 <= self.dropout < 1, "teacher.dropout", f"is {self.dropout!r}", "use a value in [0, 1)")
+        _require(0 <= self.text_dropout < 1, "teacher.text_dropout", f"is {self.text_dropout!r}", "use a value in [0, 1)")
 
 
 class MultimodalTeacher(nn.Module):
@@ -111,6 +117,9 @@ class MultimodalTeacher(nn.Module):
         if self.uses_text and text is not None:
             assert text.shape[0] == x.shape[0], f"text batch {text.shape[0]} != frames batch {x.shape[0]}"
             tokens = self.text_adapter(text)  # (B, L, d)
+            if self.training and self.config.text_dropout > 0 and text_mask is not None:
+                keep = torch.rand(text_mask.shape[0], 1, device=text_mask.device) >= self.config.text_dropout
+                text_mask = text_mask & keep  # (B, L): hidden narratives leave only the null token
         z = self.fusion(z, tokens, text_mask if tokens is not None else None)
         out = self.translator(z)
         y_hat = self.decoder(out["latent"], skip, size=size)
