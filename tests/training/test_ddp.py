@@ -53,6 +53,7 @@ def test_ddp_smoke_two_cpu_processes(tmp_path):
     assert result["train_sampler"] == "DistributedSampler" and result["train_batches_by_rank"] == [4, 4]
     assert result["identical_weights"] and len(set(result["param_sha256_by_rank"])) == 1
     assert math.isfinite(result["val_mse"]) and result["epochs_run"] == 1
+    assert result["model"] == "MultimodalTeacher"  # the tiny preset teacher, reading narratives
     assert elapsed < 120
 
 

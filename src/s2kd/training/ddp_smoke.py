@@ -185,15 +185,29 @@ def run(
     return result
 
 
+def tiny_teacher() -> nn.Module:
+    """The ``tiny`` preset's multimodal teacher (it reads the random narratives of the smoke data)."""
+    from s2kd.models import build_model
+    from s2kd.models.presets import preset_configs
+
+    config, _ = preset_configs("tiny", in_channels=CHANNELS, t_in=T_IN, t_out=T_OUT)
+    return build_model("teacher", config)
+
+
+FACTORIES: dict[str, Callable[[], nn.Module]] = {"teacher-tiny": tiny_teacher, "smoke": SmokeForecaster}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m s2kd.training.ddp_smoke", description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="folder of the JSON result (and the checkpoints)")
     parser.add_argument("--devices", type=int, default=2, help="CPU processes (default 2)")
     parser.add_argument("--epochs", type=int, default=1, help="epochs (default 1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", choices=sorted(FACTORIES), default="teacher-tiny",
+                        help="the tiny preset teacher (default) or a minimal conv net")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s [pid %(process)d] %(message)s")
-    run(SmokeForecaster, out_dir=args.out, devices=args.devices, max_epochs=args.epochs, seed=args.seed)
+    run(FACTORIES[args.model], out_dir=args.out, devices=args.devices, max_epochs=args.epochs, seed=args.seed)
 
 
 if __name__ == "__main__":
