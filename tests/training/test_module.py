@@ -170,7 +170,8 @@ def test_library_never_imports_kedro_or_mlflow():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
                 assert name.split(".")[0] not in {"kedro", "mlflow", "kedro_mlflow"}, f"{path.name} imports {name}"
-                assert not name.startswith("s2kd.models"), f"{path.name} imports {name}"
+                # the training loop is model-agnostic; only the DDP smoke script builds a preset model
+                assert not name.startswith("s2kd.models") or path.name == "ddp_smoke.py", f"{path.name} imports {name}"
 
 
 class ProjectedLoss(torch.nn.Module):
