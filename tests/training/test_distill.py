@@ -1,0 +1,79 @@
+"""Cached teacher targets equal a fresh forward pass; distillation never changes the teacher."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from s2kd.data.windows import WindowDataset
+from s2kd.models import build_model
+from s2kd.models.presets import preset_configs
+from s2kd.training.data import TextWindowDataset, make_loaders
+from s2kd.training.distill import DistillationLoss, cache_teacher_targets
+from s2kd.training.module import ForecastModule
+from s2kd.training.trainer import TrainerSettings, fit, make_trainer
+
+
+def _data(n=40):
+    rng = np.random.default_rng(0)
+    series = rng.standard_normal((n + 6, 1, 8, 12)).astype(np.float32)
+    ids = np.arange(n)
+    emb = {"sample_id": ids, "tokens": rng.standard_normal((n, 5, 384)).astype(np.float16),
+           "mask": np.ones((n, 5), dtype=bool)}
+    train = TextWindowDataset(WindowDataset(series, ids[:30], t_in=3, t_out=2, sample_ids=ids[:30]), emb)
+    val = TextWindowDataset(WindowDataset(series, ids[30:], t_in=3, t_out=2, sample_ids=ids[30:]), emb)
+    return train, val
+
+
+def _models():
+    teacher_cfg, student_cfg = preset_configs("tiny", in_channels=1, t_in=3, t_out=2)
+    torch.manual_seed(0)
+    return build_model("teacher", teacher_cfg), build_model("simvp", student_cfg), teacher_cfg, student_cfg
+
+
+def test_cached_targets_equal_a_fresh_teacher_forward():
+    train, val = _data()
+    teacher, *_ = _models()
+    targets = cache_teacher_targets(teacher, [train, val], batch_size=7)
+    assert targets.sample_id.tolist() == list(range(40))
+    batch = next(iter(torch.utils.data.DataLoader(train, batch_size=9, shuffle=True,
+                                                  generator=torch.Generator().manual_seed(3))))
+    with torch.no_grad():
+        fresh = teacher(batch["x"], text=batch["text"], text_mask=batch["text_mask"])
+    rows = targets.rows(batch["sample_id"])
+    torch.testing.assert_close(targets.latent[rows], fresh["latent"])
+    torch.testing.assert_close(targets.y_hat[rows], fresh["y_hat"])
+
+
+def test_distillation_trains_student_and_projector_but_never_the_teacher(tmp_path):
+    train, val = _data()
+    teacher, student, tcfg, scfg = _models()
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    targets = cache_teacher_targets(teacher, [train, val])
+    loss = DistillationLoss(weights={"task": 1.0, "sem": 0.5, "spec": 0.1, "out": 0.2}, targets=targets,
+                            student_d=scfg.d, teacher_d=tcfg.d)
+    projector_before = [p.clone() for p in loss.projector.parameters()]
+    student_before = [p.clone() for p in student.parameters()]
+    module = ForecastModule(student, lr=1e-2, max_epochs=1, loss=loss)
+    train_loader, val_loader = make_loaders(train, val, batch_size=8, seed=0)
+    settings = TrainerSettings(max_epochs=1, patience=1, enable_progress_bar=False)
+    fit(module, train_loader, val_loader, make_trainer(settings, checkpoint_dir=tmp_path), checkpoint_dir=tmp_path)
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v, before[k]), f"teacher parameter {k} changed"
+    assert not teacher.training and all(not p.requires_grad and p.grad is None for p in teacher.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(projector_before, loss.projector.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(student_before, student.parameters(), strict=True))
+    terms = {k for k in module.last_loss_terms}
+    assert {"loss", "loss_task", "loss_sem", "loss_spec", "loss_out"} <= terms
+
+
+def test_plain_student_needs_no_teacher():
+    _, student, _, scfg = _models()
+    loss = DistillationLoss(weights={"task": 1.0, "sem": 0.0}, targets=None, student_d=scfg.d, teacher_d=8)
+    assert loss.projector is None
+    x, y = torch.randn(2, 3, 1, 8, 12), torch.randn(2, 2, 1, 8, 12)
+    out = loss(student(x), {"y": y, "sample_id": torch.tensor([0, 1])})
+    assert set(out) == {"loss", "loss_task"}
+    assert dataclasses.is_dataclass(scfg)
