@@ -61,14 +61,6 @@ def _fingerprint(run_params: dict[str, Any], stats: dict[str, Any], train_rows: 
     return h.hexdigest()[:12]
 
 
-def _best_state(result: dict[str, Any], module: ForecastModule) -> dict[str, torch.Tensor]:
-    path = result.get("best_checkpoint")
-    if path and Path(path).is_file():
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-        return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-    return {k: v.detach().cpu() for k, v in module.model.state_dict().items()}
-
-
 def train_teacher(
     series: xr.Dataset, sample_index: pd.DataFrame, normalisation_stats: dict[str, Any], embeddings: dict[str, Any] | None,
     params: dict[str, Any], *,
@@ -127,7 +119,7 @@ def train_teacher(
     checkpoint_dir = Path(params["checkpoint_dir"]) / f"{name}-{digest}"
     with model_run(name, run_params, tags={"s2kd.model": name, "s2kd.kind": "teacher"}) as mlf:
         trainer = make_trainer(settings, checkpoint_dir=checkpoint_dir, logger=mlf if mlf is not None else False)
-        result = fit(module, train_loader, val_loader, trainer, checkpoint_dir=checkpoint_dir)
+        result = fit(module, train_loader, val_loader, trainer, checkpoint_dir=checkpoint_dir)  # ends on the best weights
         seconds = time.perf_counter() - start
         log_final({"best_val_mse": result["best_val_mse"], "train_seconds": seconds}, config_to_dict(config))
     summary = {"model": name, "use_text": use_text, "shuffled_text": shuffle_text, "best_val_mse": float(result["best_val_mse"]),
@@ -135,7 +127,7 @@ def train_teacher(
                "epochs_trained_now": int(result.get("epochs_trained_now", result["epochs_run"])), "parameters": count_parameters(model), "train_windows": len(train_rows),
                "val_windows": len(val_rows), "seconds": round(seconds, 1), "checkpoint_dir": str(checkpoint_dir)}
     logger.info("%s: best val MSE %.5f after %d epochs (%.0f s)", name, summary["best_val_mse"], summary["epochs"], seconds)
-    payload = {"kind": "teacher", "config": config_to_dict(config), "state_dict": _best_state(result, module),
+    payload = {"kind": "teacher", "config": config_to_dict(config), "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "meta": {k: v for k, v in summary.items() if k != "checkpoint_dir"}}
     return payload, summary
 
