@@ -20,6 +20,28 @@ from s2kd.datasets.atomic import write_atomically
 REQUIRED = ("kind", "config", "state_dict")
 
 
+def check_model(data: Any) -> None:
+    """Raise ``DatasetError`` unless ``data`` is a model as plain data (``REQUIRED`` keys)."""
+    missing = [k for k in REQUIRED if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise DatasetError(f"a model to save needs {REQUIRED}, missing {missing}")
+
+
+def read_model_file(path: Path) -> dict[str, Any]:
+    """One model file, with an error naming the file and the fix when it is absent or unreadable."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise DatasetError(f"{path} does not exist: train the model first (e.g. `kedro run --pipeline train_teacher`)") from exc
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise DatasetError(f"{path} is not a readable model file ({first}); delete it and train again") from exc
+    missing = [k for k in REQUIRED if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise DatasetError(f"{path} lacks {missing}: it was not written by TorchModelDataset")
+    return data
+
+
 class TorchModelDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]):
     """``{"kind", "config", "state_dict", "meta"}`` <-> one ``.pt`` file.
 
@@ -34,25 +56,11 @@ class TorchModelDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]
         self.metadata = metadata
 
     def load(self) -> dict[str, Any]:
-        path = Path(str(self._get_load_path()))
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError as exc:
-            raise DatasetError(f"{path} does not exist: train the model first (e.g. `kedro run --pipeline train_teacher`)") from exc
-        except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            raise DatasetError(f"{path} is not a readable model file ({first}); delete it and train again") from exc
-        missing = [k for k in REQUIRED if k not in data]
-        if missing:
-            raise DatasetError(f"{path} lacks {missing}: it was not written by TorchModelDataset")
-        return data
+        return read_model_file(Path(str(self._get_load_path())))
 
     def save(self, data: dict[str, Any]) -> None:
-        missing = [k for k in REQUIRED if k not in data]
-        if missing:
-            raise DatasetError(f"a model to save needs {REQUIRED}, missing {missing}")
-        path = Path(str(self._get_save_path()))
-        write_atomically(path, lambda tmp: torch.save(data, tmp))
+        check_model(data)
+        write_atomically(Path(str(self._get_save_path())), lambda tmp: torch.save(data, tmp))
 
     def _exists(self) -> bool:
         try:
