@@ -4,6 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from s2kd.pipelines.train_teacher.nodes import (
     summarise_teachers,
+    train_ablation_teachers,
     train_multimodal_teacher,
     train_vision_teacher,
 )
@@ -17,7 +18,11 @@ def create_pipeline(**kwargs) -> Pipeline:
                  outputs=["teacher_multimodal", "teacher_multimodal_summary"], name="train_multimodal_teacher"),
             Node(func=train_vision_teacher, inputs=["series", "sample_index", "normalisation_stats", "params:train_teacher"],
                  outputs=["teacher_vision", "teacher_vision_summary"], name="train_vision_teacher"),
-            Node(func=summarise_teachers, inputs=["teacher_multimodal_summary", "teacher_vision_summary"],
+            Node(func=train_ablation_teachers, inputs=["series", "sample_index", "normalisation_stats", "narrative_embeddings",
+                                                           "params:train_teacher", "params:distill"],
+                 outputs=["teacher_ablations", "teacher_ablation_summaries"], name="train_ablation_teachers"),
+            Node(func=summarise_teachers, inputs=["teacher_multimodal_summary", "teacher_vision_summary",
+                                                  "teacher_ablation_summaries"],
                  outputs=["teacher_validation", "teacher_metrics"], name="summarise_teachers"),
         ],
         tags="train_teacher",
