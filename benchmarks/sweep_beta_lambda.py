@@ -1,0 +1,90 @@
+"""A β × λ sweep of ``s2kd`` on the validation split, one ``kedro run --pipeline distill`` per pair.
+
+Usage (from the project root, after ``kedro run`` has made the teachers of that environment)::
+
+    python benchmarks/sweep_beta_lambda.py [--env ncep] [--betas 0.01 0.1 1] [--lambdas 0.01 0.1 1] \
+        [--baselines student feature_kd sdkd] [--out docs/sweeps/synthetic.md]
+
+Each pair is its own Kedro run (``--params distill.methods=[s2kd],distill.beta=B,distill.lambda=L``)
+with its own nested MLflow run ``student_s2kd`` tagged ``s2kd.method=s2kd``: in the MLflow UI filter
+``tags.`s2kd.method` = 's2kd'`` and add the ``beta``, ``lambda`` and ``best_val_mse`` columns to see
+them side by side. ``--baselines`` trains those methods once at each β (``feature_kd``) or λ
+(``sdkd``) of the grid, so every method gets the same tuning budget along its own weight. Only the
+validation split is read. Prints and writes a markdown table of the validation MSE.
+
+Every run leaves a new ``students`` version holding just the methods it trained: rerun
+``kedro run --pipeline distill`` with the chosen defaults afterwards (finished students resume from
+their checkpoints and train no more epochs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def distill(env: str | None, methods: list[str], **weights: float) -> dict[str, float]:
+    """One ``kedro run --pipeline distill`` with these methods and weights; ``{method: best val MSE}``."""
+    overrides: dict[str, Any] = {"methods": methods, **weights}
+    with KedroSession.create(project_path=ROOT, env=env, runtime_params={"distill": overrides}) as session:
+        outputs = session.run(pipeline_name="distill")
+    metrics = outputs["distill_metrics"]
+    metrics = metrics.load() if hasattr(metrics, "load") else metrics  # Kedro 1.x returns the free datasets
+    return {m: float(metrics[f"{m}.best_val_mse"]) for m in methods}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default=None, help="Kedro environment (conf/<env>); default: the synthetic base")
+    parser.add_argument("--betas", type=float, nargs="+", default=[0.01, 0.1, 1.0])
+    parser.add_argument("--lambdas", type=float, nargs="+", default=[0.01, 0.1, 1.0])
+    parser.add_argument("--baselines", nargs="*", default=["student", "feature_kd", "sdkd"],
+                        help="methods trained alongside: student once, feature_kd per β, sdkd per λ")
+    parser.add_argument("--out", type=Path, default=None, help="markdown file for the table")
+    args = parser.parse_args()
+    os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    bootstrap_project(ROOT)
+    start = time.perf_counter()
+
+    base: dict[str, float] = {}
+    if "student" in args.baselines:
+        base = distill(args.env, ["student"])
+    fkd = {b: distill(args.env, ["feature_kd"], beta=b)["feature_kd"] for b in args.betas} if "feature_kd" in args.baselines else {}
+    sdkd = {lam: distill(args.env, ["sdkd"], **{"lambda": lam})["sdkd"] for lam in args.lambdas} if "sdkd" in args.baselines else {}
+    grid = {(b, lam): distill(args.env, ["s2kd"], beta=b, **{"lambda": lam})["s2kd"]
+            for b, lam in itertools.product(args.betas, args.lambdas)}
+
+    def cell(value: float) -> str:
+        return f"{value:.5f}" if not base else f"{value:.5f} ({100 * (value / base['student'] - 1):+.1f}%)"
+
+    lines = [f"Validation MSE (normalised) of `s2kd`, environment `{args.env or 'base (synthetic)'}`"
+             + (f"; `student` alone: {base['student']:.5f}, % against it in brackets" if base else "") + ".", "",
+             "| β \\ λ | " + " | ".join(f"{lam:g}" for lam in args.lambdas) + (" | `feature_kd` (β) |" if fkd else " |"),
+             "|---|" + "---|" * (len(args.lambdas) + bool(fkd))]
+    for b in args.betas:
+        row = [cell(grid[(b, lam)]) for lam in args.lambdas] + ([cell(fkd[b])] if fkd else [])
+        lines.append(f"| {b:g} | " + " | ".join(row) + " |")
+    if sdkd:
+        lines.append("| `sdkd` (λ) | " + " | ".join(cell(sdkd[lam]) for lam in args.lambdas) + (" | |" if fkd else " |"))
+    best = min(grid, key=grid.get)
+    lines += ["", f"Best `s2kd`: β = {best[0]:g}, λ = {best[1]:g} (val MSE {grid[best]:.5f}). "
+              f"Sweep time {time.perf_counter() - start:.0f} s."]
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
