@@ -47,12 +47,12 @@ def main() -> None:
     from s2kd.models.presets import preset_configs
     from s2kd.models.projector import Projector
     from s2kd.pipelines.distill.nodes import teacher_targets
+    from s2kd.pipelines.distill.params import DistillParams
     from s2kd.pipelines.runs import subsample, window_dataset
     from s2kd.training.data import make_loaders
     from s2kd.training.distill import DistillationLoss
     from s2kd.training.methods import method_weights
     from s2kd.training.module import ForecastModule
-    from s2kd.pipelines.distill.params import DistillParams
     from s2kd.training.trainer import make_trainer
 
     bootstrap_project(ROOT)

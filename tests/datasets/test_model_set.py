@@ -26,7 +26,9 @@ def test_round_trip_loads_the_latest_version(tmp_path):
     assert list(loaded) == ["s2kd"] and torch.equal(loaded["s2kd"]["state_dict"]["w"], torch.full((2,), 3.0))
     versions = sorted((tmp_path / "students").iterdir())
     assert len(versions) == 2
-    assert sorted(p.name for p in (versions[0] / "students").iterdir()) == ["s2kd.pt", "student.pt"]
+    assert sorted(p.name for p in (versions[0] / "students").iterdir()) == ["order.json", "s2kd.pt", "student.pt"]
+    first = ModelSetDataset(filepath=str(tmp_path / "students"), version=Version(versions[0].name, None)).load()
+    assert list(first) == ["student", "s2kd"]  # the order they were saved in, not alphabetical
 
 
 def test_an_empty_set_round_trips(tmp_path):

@@ -13,6 +13,7 @@ folder that a later load would trust.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ from kedro.io import AbstractVersionedDataset, DatasetError, Version
 from s2kd.datasets.torch_model import check_model, read_model_file
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+ORDER_FILE = "order.json"
 
 
 class ModelSetDataset(AbstractVersionedDataset[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]):
@@ -44,7 +46,12 @@ class ModelSetDataset(AbstractVersionedDataset[dict[str, dict[str, Any]], dict[s
         folder = Path(str(self._get_load_path()))
         if not folder.is_dir():
             raise DatasetError(f"{folder} does not exist: train the models first (e.g. `kedro run --pipeline distill`)")
-        return {path.stem: read_model_file(path) for path in sorted(folder.glob("*.pt"))}
+        names = sorted(p.stem for p in folder.glob("*.pt"))
+        order = folder / ORDER_FILE
+        if order.is_file():  # the order they were saved in (e.g. distill.methods), when known
+            saved = [n for n in json.loads(order.read_text()) if n in names]
+            names = saved + [n for n in names if n not in saved]
+        return {name: read_model_file(folder / f"{name}.pt") for name in names}
 
     def save(self, data: dict[str, dict[str, Any]]) -> None:
         if not isinstance(data, dict):
@@ -61,6 +68,7 @@ class ModelSetDataset(AbstractVersionedDataset[dict[str, dict[str, Any]], dict[s
             tmp.mkdir()
             for name, model in data.items():
                 torch.save(model, tmp / f"{name}.pt")
+            (tmp / ORDER_FILE).write_text(json.dumps(list(data)))
             if folder.exists():  # unversioned: replace the previous set as a whole
                 shutil.rmtree(folder)
             os.replace(tmp, folder)

@@ -19,11 +19,18 @@ from s2kd.models import build_model, build_student, config_to_dict
 from s2kd.models.blocks import count_parameters
 from s2kd.models.presets import preset_configs
 from s2kd.models.projector import Projector
-from s2kd.pipelines.runs import fingerprint, model_payload, state_arrays, subsample, train_in_run, window_dataset
+from s2kd.pipelines.distill.params import DistillParams
+from s2kd.pipelines.runs import (
+    fingerprint,
+    model_payload,
+    state_arrays,
+    subsample,
+    train_in_run,
+    window_dataset,
+)
 from s2kd.pipelines.train_teacher.nodes import teacher_embeddings
 from s2kd.training.distill import DistillationLoss, TeacherTargets, cache_teacher_targets
 from s2kd.training.methods import METHODS, method_weights
-from s2kd.pipelines.distill.params import DistillParams
 
 logger = logging.getLogger(__name__)
 

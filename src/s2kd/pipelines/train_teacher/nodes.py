@@ -18,7 +18,14 @@ from s2kd.models import build_model, config_to_dict
 from s2kd.models.blocks import count_parameters
 from s2kd.models.presets import preset_configs
 from s2kd.narrators.embedding import shuffle_within_splits
-from s2kd.pipelines.runs import fingerprint, model_payload, subsample, train_in_run, trainer_settings, window_dataset
+from s2kd.pipelines.runs import (
+    fingerprint,
+    model_payload,
+    subsample,
+    train_in_run,
+    trainer_settings,
+    window_dataset,
+)
 
 logger = logging.getLogger(__name__)
 
