@@ -39,3 +39,33 @@ def log_final(metrics: Mapping[str, float], config: Mapping[str, Any] | None = N
     mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
     if config is not None:
         mlflow.log_dict(dict(config), "config.json")
+
+
+def log_to_run(run_id: str | None, metrics: Mapping[str, float], artifacts: Mapping[str, str] | None = None) -> bool:
+    """Add metrics (and local files as artifacts, ``{path: artifact_dir}``) to an existing run, e.g. a
+    trained model's run found in its ``meta["mlflow_run_id"]``. Returns False (and does nothing)
+    without an active tracking run or a run id, or when the store does not hold that run."""
+    import mlflow
+
+    if run_id is None or mlflow.active_run() is None:
+        return False
+    client = mlflow.tracking.MlflowClient()
+    try:
+        client.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return False
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, float(value))
+    for path, folder in (artifacts or {}).items():
+        client.log_artifact(run_id, path, folder)
+    return True
+
+
+def log_text(text: str, artifact_file: str) -> bool:
+    """Store ``text`` as an artifact of the active run (e.g. ``report/report.html``); False without one."""
+    import mlflow
+
+    if mlflow.active_run() is None:
+        return False
+    mlflow.log_text(text, artifact_file)
+    return True

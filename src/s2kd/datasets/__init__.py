@@ -1,9 +1,10 @@
 """Kedro dataset classes of this project (the only place, with the catalog, that does I/O)."""
 
-from s2kd.datasets.netcdf import NetCDFDataset
 from s2kd.datasets.model_set import ModelSetDataset
+from s2kd.datasets.netcdf import NetCDFDataset
 from s2kd.datasets.npz import NpzDataset
 from s2kd.datasets.secret import APIKeyDataset, Secret
+from s2kd.datasets.text import TextFileDataset
 from s2kd.datasets.torch_model import TorchModelDataset
 
-__all__ = ["APIKeyDataset", "ModelSetDataset", "NetCDFDataset", "NpzDataset", "Secret", "TorchModelDataset"]
+__all__ = ["APIKeyDataset", "ModelSetDataset", "NetCDFDataset", "NpzDataset", "Secret", "TextFileDataset", "TorchModelDataset"]

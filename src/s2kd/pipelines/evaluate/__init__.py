@@ -1,0 +1,5 @@
+"""``evaluate``: every trained model on the test split, once: metrics per lead time and efficiency."""
+
+from s2kd.pipelines.evaluate.pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,100 @@
+"""Nodes of the ``report`` pipeline: assemble tables, figures and narratives into two documents."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pandas as pd
+
+from s2kd.hooks import flatten
+from s2kd.reporting import (
+    forecast_panels,
+    lead_time_curves,
+    method_table,
+    power_spectra_figure,
+    render_html,
+    render_markdown,
+    winner_lines,
+    with_changes,
+)
+from s2kd.tracking import log_text
+
+logger = logging.getLogger(__name__)
+
+
+def _narratives(narratives: pd.DataFrame, sample_ids: list[int]) -> list[dict[str, str]]:
+    by_id = narratives.set_index("sample_id")
+    out = []
+    for sid in sample_ids:
+        if sid in by_id.index:
+            row = by_id.loc[sid]
+            out.append({"label": f"sample {sid} ({row.get('narrator', '')}, {row.get('model', '')})",
+                        "text": str(row["text"])})
+    return out
+
+
+def write_report(
+    metrics_table: pd.DataFrame, efficiency: pd.DataFrame, power_spectra: pd.DataFrame, forecast_samples: dict[str, Any],
+    narratives: pd.DataFrame, teacher_validation: pd.DataFrame, distill_validation: pd.DataFrame,
+    normalisation_stats: dict[str, Any], ingest_params: dict[str, Any], narrate_params: dict[str, Any],
+    train_teacher_params: dict[str, Any], distill_params: dict[str, Any], evaluate_params: dict[str, Any],
+) -> tuple[str, str]:
+    """``(html, markdown)`` of the run; the HTML is also stored in the run's MLflow run as an artifact."""
+    table = method_table(metrics_table)
+    changes = with_changes(table, "mse")
+    change_cols = [c for c in changes.columns if c.startswith("mse vs")]
+    models = list(table["model"])
+    meta = forecast_samples.get("meta") or {}
+    sample_ids = [int(s) for s in forecast_samples["sample_id"]]
+    oracle = [m for m, o in zip(table["model"], table["oracle"], strict=True) if o]
+    dataset = distill_params.get("dataset") or ingest_params.get("source", "")
+    eff = efficiency.copy()
+    teacher_row = eff[eff["model"] == "teacher_multimodal"]
+    if not teacher_row.empty:
+        t = teacher_row.iloc[0]
+        eff["speed-up b1 vs teacher"] = t["latency_ms_b1"] / eff["latency_ms_b1"]
+        eff["params / teacher"] = eff["parameters"] / t["parameters"]
+    sections: list[dict[str, Any]] = [
+        {"heading": "Methods on the test split",
+         "paragraphs": ["Lead-averaged metrics, normalised units except rmse_physical (physical units, "
+                        "latitude-weighted on lat/lon grids). Lower is better for errors, higher for acc, ssim, psnr. "
+                        "The last columns give each model's MSE change against the plain student and against "
+                        "feature_kd (negative: lower error)."]
+         + ([f"Oracle: {', '.join(oracle)} read hindsight narratives, privileged text written with the target "
+             "window in view; they are upper references, not deployable forecasters."] if oracle else []),
+         "table": changes[["model", "role", *[c for c in table.columns if c not in ("model", "role", "oracle")], *change_cols]]},
+        {"heading": "Where S2-KD wins and where it does not", "items": winner_lines(table)},
+        {"heading": "Per lead time", "images": [{"alt": "metrics per lead time (teachers dashed)",
+                                                 "png": lead_time_curves(metrics_table)}]},
+        {"heading": "Power spectra", "paragraphs": ["Radially averaged power spectra of the test forecasts (Hann window, "
+                                                    "mean removed); a forecast that blurs loses power at high frequency."],
+         "images": [{"alt": "radially averaged power spectra of truth and models", "png": power_spectra_figure(power_spectra)}]},
+        {"heading": "Forecasts", "images": [
+            {"alt": f"test sample {sid} ({meta.get('times', [''] * len(sample_ids))[i]}): input, truth, models",
+             "png": forecast_panels(forecast_samples, models, i, title=f"sample {sid}")}
+            for i, sid in enumerate(sample_ids)],
+         "narratives": _narratives(narratives, sample_ids)},
+        {"heading": "Efficiency", "paragraphs": ["FLOPs and peak tensor memory of one forward pass at batch 1; median "
+                                                 "CPU latency over repeated runs after warm-up."], "table": eff},
+        {"heading": "Validation (training-time) results", "table": pd.concat(
+            [teacher_validation.rename(columns={"model": "name"})[["name", "best_val_mse", "epochs", "parameters"]],
+             distill_validation.assign(name=lambda d: "student_" + d["method"])[["name", "best_val_mse", "epochs", "parameters"]]],
+            ignore_index=True)},
+        {"heading": "Data and parameters", "table": pd.DataFrame(
+            [{"parameter": k, "value": json.dumps(v) if not isinstance(v, str) else v} for k, v in flatten({
+                "dataset": dataset, "channels": normalisation_stats.get("channels"),
+                "t_in": normalisation_stats.get("t_in"), "t_out": normalisation_stats.get("t_out"),
+                "train": f"{normalisation_stats.get('train_start')} .. {normalisation_stats.get('train_end')}",
+                "ingest": ingest_params, "narrate": {k: v for k, v in narrate_params.items() if k != "openai"},
+                "train_teacher": train_teacher_params, "distill": distill_params, "evaluate": evaluate_params}).items()])},
+    ]
+    title = f"S2-KD report — {dataset}"
+    subtitle = f"{len(models)} models, test windows scored once by `evaluate`."
+    html = render_html(title, subtitle, sections)
+    markdown = render_markdown(title, subtitle, sections)
+    log_text(html, "report/report.html")
+    log_text(markdown, "report/report.md")
+    logger.info("report: %d models, %d figures", len(models), 3 + len(sample_ids))
+    return html, markdown

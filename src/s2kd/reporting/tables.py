@@ -1,0 +1,54 @@
+"""The method × metric table, and its % change against reference methods."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from s2kd.metrics import higher_is_better
+
+HEADLINE_METRICS = ("mse", "mae", "rmse_physical", "acc", "ssim", "psnr", "spectral_error_low", "spectral_error_mid",
+                    "spectral_error_high")
+
+
+def method_table(metrics: pd.DataFrame, names: tuple[str, ...] = HEADLINE_METRICS) -> pd.DataFrame:
+    """Lead-averaged metrics, one row per model (teachers first), one column per metric."""
+    avg = metrics[(metrics["lead"] == 0) & metrics["metric"].isin(names)]
+    table = avg.pivot_table(index=["model", "role", "oracle"], columns="metric", values="value", sort=False)
+    table = table[[n for n in names if n in table.columns]].reset_index()
+    order = {"teacher": 0, "student": 1}
+    return table.sort_values("role", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+def with_changes(table: pd.DataFrame, metric: str, references: tuple[str, ...] = ("student_student", "student_feature_kd"),
+                 ) -> pd.DataFrame:
+    """``table`` plus, for each reference model present, a column ``<metric> vs <reference>``: the %
+    change of ``metric`` against that model, signed so that negative is better for errors and positive
+    is better for scores (ACC, SSIM, PSNR) — the plain relative change either way."""
+    out = table.copy()
+    values = out.set_index("model")[metric]
+    for ref in references:
+        if ref in values.index:
+            out[f"{metric} vs {ref.removeprefix('student_')} (%)"] = 100.0 * (out[metric] / values[ref] - 1.0)
+    return out
+
+
+def winner_lines(table: pd.DataFrame, method: str = "student_s2kd",
+                 against: tuple[str, ...] = ("student_student", "student_feature_kd", "student_output_kd", "student_sdkd"),
+                 ) -> list[str]:
+    """Plain sentences: for each metric, whether ``method`` beats each baseline, with the numbers."""
+    rows = table.set_index("model")
+    if method not in rows.index:
+        return [f"`{method}` was not evaluated."]
+    lines = []
+    for metric in [c for c in table.columns if c in HEADLINE_METRICS]:
+        better = higher_is_better(metric)
+        mine = rows.loc[method, metric]
+        beaten = [b for b in against if b in rows.index and ((mine > rows.loc[b, metric]) if better else (mine < rows.loc[b, metric]))]
+        lost = [b for b in against if b in rows.index and b not in beaten]
+        words = []
+        if beaten:
+            words.append("beats " + ", ".join(f"{b.removeprefix('student_')} ({rows.loc[b, metric]:.4g})" for b in beaten))
+        if lost:
+            words.append("does not beat " + ", ".join(f"{b.removeprefix('student_')} ({rows.loc[b, metric]:.4g})" for b in lost))
+        lines.append(f"{metric}: s2kd {mine:.4g} " + "; ".join(words) + ".")
+    return lines
