@@ -118,10 +118,13 @@ def test_each_student_is_its_own_mlflow_run_with_per_epoch_loss_terms(project):
         "ingest": {"synthetic": TINY_DATA},
         "train_teacher": TINY_TRAIN,
         "distill": TINY_TRAIN | {"methods": ["student", "s2kd"], "beta": 0.5, "lambda": 0.05},
+        "evaluate": {"latency_repeats": 2, "latency_warmup": 1, "progress": False},
     }
     bootstrap_project(project)
     with KedroSession.create(project_path=project, runtime_params=params) as session:
         session.run(pipeline_names=["ingest", "narrate", "train_teacher", "distill"])
+    with KedroSession.create(project_path=project, runtime_params=params) as session:
+        session.run(pipeline_names=["evaluate", "report"])
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     client = mlflow.tracking.MlflowClient()
     runs = {r.info.run_name: r for r in mlflow.search_runs(experiment_names=["s2kd"], output_format="list")}
@@ -142,3 +145,10 @@ def test_each_student_is_its_own_mlflow_run_with_per_epoch_loss_terms(project):
     for folder in sorted((project / "data/06_models/synthetic/students").iterdir()):
         students = {p.stem: torch.load(p, weights_only=True) for p in (folder / "students").glob("*.pt")}
     assert students["s2kd"]["meta"]["mlflow_run_id"] == s2kd.info.run_id
+    # evaluate adds the test metrics to that same run; report stores the HTML in its kedro run
+    s2kd = client.get_run(s2kd.info.run_id)
+    assert {"test_mse", "test_acc", "test_ssim", "test_mse_lead4", "flops", "latency_ms_b1"} <= set(s2kd.data.metrics)
+    report_run = next(r for r in mlflow.search_runs(experiment_names=["s2kd"], output_format="list")
+                      if r.data.tags.get("kedro.pipeline") == "evaluate+report")
+    assert [a.path for a in client.list_artifacts(report_run.info.run_id, "report")] == ["report/report.html",
+                                                                                          "report/report.md"]

@@ -15,6 +15,7 @@ def method_table(metrics: pd.DataFrame, names: tuple[str, ...] = HEADLINE_METRIC
     avg = metrics[(metrics["lead"] == 0) & metrics["metric"].isin(names)]
     table = avg.pivot_table(index=["model", "role", "oracle"], columns="metric", values="value", sort=False)
     table = table[[n for n in names if n in table.columns]].reset_index()
+    table.columns.name = None  # no stray "metric" header row in the HTML table
     order = {"teacher": 0, "student": 1}
     return table.sort_values("role", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
