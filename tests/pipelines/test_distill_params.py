@@ -17,6 +17,9 @@ def test_defaults_and_teachers():
     assert p.lam == 0.1 and p.beta == 1.0 and p.cutoff == 0.25 and p.trainer.max_epochs == 2
     assert p.teachers() == ["multimodal", "shuffled", "vision"]
     assert DistillParams.from_dict(GOOD | {"methods": "student"}).teachers() == []
+    # several methods through `kedro run --params "distill.methods=student+s2kd"` (commas split params)
+    assert DistillParams.from_dict(GOOD | {"methods": "student+s2kd_shuffled_text"}).methods == (
+        "student", "s2kd_shuffled_text")
 
 
 @pytest.mark.parametrize(("override", "name", "fix"), [

@@ -6,7 +6,9 @@ come from ``conf/base/parameters_distill.yml`` (β for ``sem``, λ for ``spec``,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
 from s2kd.errors import ParameterError
 
@@ -37,6 +39,14 @@ METHODS: dict[str, Method] = {
     "s2kd_spec_only": Method("multimodal", ("spec",)),
     "s2kd_shuffled_text": Method("shuffled", ("sem", "spec")),
 }
+
+
+def method_list(value: Any) -> list[str]:
+    """``distill.methods`` as a list: a YAML list, or one string of names joined by ``+`` (or commas or
+    spaces), which is how several methods pass through ``kedro run --params`` (it splits on commas)."""
+    if isinstance(value, str):
+        return [m for m in re.split(r"[+,\s]+", value) if m]
+    return list(value or [])
 
 
 def method_weights(name: str, *, beta: float, lam: float, gamma: float) -> dict[str, float]:

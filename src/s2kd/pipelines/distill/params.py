@@ -12,7 +12,7 @@ from s2kd.losses.semantic import KINDS as SEMANTIC_KINDS
 from s2kd.models.presets import PRESETS
 from s2kd.models.projector import PROJECTOR_KINDS
 from s2kd.models.student import BACKBONES, StudentConfig
-from s2kd.training.methods import METHODS
+from s2kd.training.methods import METHODS, method_list
 from s2kd.training.trainer import TrainerSettings
 
 TRAINER_KEYS = {f.name for f in dataclasses.fields(TrainerSettings)}
@@ -50,9 +50,7 @@ class DistillParams:
     @classmethod
     def from_dict(cls, params: Mapping[str, Any]) -> DistillParams:
         """Build and check the parameters; raise :class:`ParameterError` on the first bad one."""
-        methods = params.get("methods")
-        if isinstance(methods, str):
-            methods = [methods]
+        methods = method_list(params.get("methods"))
         if not methods or not all(isinstance(m, str) for m in methods):
             raise ParameterError("distill.methods", f"is {methods!r}", f"list one or more of {sorted(METHODS)}")
         unknown = [m for m in methods if m not in METHODS]

@@ -26,6 +26,7 @@ from s2kd.pipelines.runs import (
     trainer_settings,
     window_dataset,
 )
+from s2kd.training.methods import method_list
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ def train_ablation_teachers(series, sample_index, normalisation_stats, narrative
     """The teachers only an ablation needs, trained when ``distill.methods`` asks for that ablation:
     ``teacher_shuffled`` (narratives shuffled across the samples of each split) for
     ``s2kd_shuffled_text``. Returns ``({name: model}, [summary, ...])``, both empty when none is asked."""
-    methods = (distill_params or {}).get("methods") or []
+    methods = method_list((distill_params or {}).get("methods"))
     if "s2kd_shuffled_text" not in methods:
         return {}, []
     model, summary = train_teacher(series, sample_index, normalisation_stats, narrative_embeddings, params,
