@@ -14,8 +14,7 @@ from __future__ import annotations
 import statistics
 import time
 import weakref
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
@@ -23,17 +22,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
+from s2kd.models.blocks import count_parameters
 
-def count_parameters(model: nn.Module) -> int:
-    """All parameters (trainable or not) of ``model``."""
-    return sum(p.numel() for p in model.parameters())
-
-
-def _forward(model: nn.Module, inputs: Mapping[str, Tensor]) -> Callable[[], Any]:
-    def call() -> Any:
-        return model(**inputs)
-
-    return call
+__all__ = ["count_flops", "count_parameters", "latency", "peak_memory_bytes"]
 
 
 def count_flops(model: nn.Module, inputs: Mapping[str, Tensor]) -> int:
@@ -57,14 +48,13 @@ def count_flops(model: nn.Module, inputs: Mapping[str, Tensor]) -> int:
 def latency(model: nn.Module, inputs: Mapping[str, Tensor], *, warmup: int = 3, repeats: int = 20) -> dict[str, float]:
     """``{"median_ms", "p10_ms", "p90_ms"}`` of ``repeats`` timed forward passes after ``warmup``."""
     model.eval()
-    call = _forward(model, inputs)
     times = []
     with torch.inference_mode():
         for _ in range(warmup):
-            call()
+            model(**inputs)
         for _ in range(repeats):
             start = time.perf_counter()
-            call()
+            model(**inputs)
             times.append(1000.0 * (time.perf_counter() - start))
     times.sort()
     return {"median_ms": statistics.median(times), "p10_ms": times[int(0.1 * (len(times) - 1))],

@@ -50,7 +50,9 @@ def _teacher_payloads(multimodal: dict[str, Any], vision: dict[str, Any], ablati
 
 
 def teacher_targets(payload: dict[str, Any], values: np.ndarray, rows: list[pd.DataFrame], index: pd.DataFrame,
-             embeddings: dict[str, Any] | None, *, t_in: int, t_out: int, batch_size: int) -> TeacherTargets:
+                    embeddings: dict[str, Any] | None, *, t_in: int, t_out: int, batch_size: int) -> TeacherTargets:
+    """The frozen teacher of ``payload`` run once over the windows of ``rows``, reading the narratives it
+    was trained with."""
     teacher = build_model(payload["kind"], payload["config"])
     teacher.load_state_dict(payload["state_dict"])
     emb = teacher_embeddings(embeddings, index, payload.get("meta") or {}) if teacher.uses_text else None
@@ -92,7 +94,7 @@ def distill_students(
         logger.info("distill: caching the frozen %s teacher's latents over %d train + %d val windows", role,
                     len(train_rows), len(val_rows))
         targets[role] = teacher_targets(payload, values, [train_rows, val_rows], sample_index, narrative_embeddings,
-                                 t_in=t_in, t_out=t_out, batch_size=p.cache_batch_size)
+                                        t_in=t_in, t_out=t_out, batch_size=p.cache_batch_size)
 
     students, summaries = {}, []
     for number, method in enumerate(p.methods, start=1):
@@ -122,14 +124,14 @@ def distill_students(
             student, name=f"student_{method}", kind="student", run_params=run_params,
             tags={"s2kd.method": method}, settings=p.trainer, train_set=train_set, val_set=val_set,
             batch_size=p.batch_size, lr=p.lr, weight_decay=p.weight_decay, checkpoint_dir=checkpoint_dir, loss=loss)
+        trained_now = int(result.get("epochs_trained_now", result["epochs_run"]))
         summary = {"method": method, "teacher": spec.teacher or "", "beta": run_params["beta"],
                    "lambda": run_params["lambda"], "gamma": run_params["gamma"], "alpha": p.alpha, "r_c": p.cutoff,
                    "backbone": p.backbone, "best_val_mse": float(result["best_val_mse"]),
                    "epochs": int(result["epochs_run"]),
-                   "epochs_trained_now": int(result.get("epochs_trained_now", result["epochs_run"])),
-                   "parameters": count_parameters(student), "seconds": round(result["seconds"], 1),
-                   "seconds_per_epoch": round(result["seconds"] / max(1, int(result.get("epochs_trained_now", 0))), 2)
-                   if result.get("epochs_trained_now") else float("nan")}
+                   "epochs_trained_now": trained_now, "parameters": run_params["parameters"],
+                   "seconds": round(result["seconds"], 1),
+                   "seconds_per_epoch": round(result["seconds"] / trained_now, 2) if trained_now else float("nan")}
         logger.info("student_%s: best val MSE %.5f after %d epochs (%.0f s)", method, summary["best_val_mse"],
                     summary["epochs"], result["seconds"])
         students[method] = model_payload(student_cfg.backbone, student, {**summary, "loss": run_params["loss"],

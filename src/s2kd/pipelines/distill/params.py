@@ -12,10 +12,9 @@ from s2kd.losses.semantic import KINDS as SEMANTIC_KINDS
 from s2kd.models.presets import PRESETS
 from s2kd.models.projector import PROJECTOR_KINDS
 from s2kd.models.student import BACKBONES, StudentConfig
+from s2kd.pipelines.runs import TRAINER_KEYS
 from s2kd.training.methods import METHODS, method_list
 from s2kd.training.trainer import TrainerSettings
-
-TRAINER_KEYS = {f.name for f in dataclasses.fields(TrainerSettings)}
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,6 @@ def evaluate_models(
     rows, efficiency, spectra, run_metrics = [], [], [], {}
     keep = np.linspace(0, len(test_rows) - 1, min(p["panel_samples"], len(test_rows))).round().astype(int)
     samples: dict[str, Any] = {}
-    truth_spectrum_done = False
     for number, (name, (method, payload)) in enumerate(models.items(), start=1):
         model = build_model(payload["kind"], payload["config"])
         model.load_state_dict(payload["state_dict"])
@@ -97,24 +96,22 @@ def evaluate_models(
                                weights=weights)
         role = "teacher" if payload["kind"] == "teacher" else "student"
         oracle = role == "teacher" and uses_text and hindsight
-        for r in score_forecast(forecast):
-            rows.append({"model": name, "method": method, "role": role, "oracle": oracle, **r})
+        scores = score_forecast(forecast)
+        rows += [{"model": name, "method": method, "role": role, "oracle": oracle, **r} for r in scores]
         example = model_inputs(model, next(iter(torch.utils.data.DataLoader(dataset, batch_size=1))))
         eff = measure_efficiency(model, example, batch_sizes=p["latency_batch_sizes"], warmup=p["latency_warmup"],
                                  repeats=p["latency_repeats"])
         efficiency.append({"model": name, "method": method, "role": role, **eff})
-        if not truth_spectrum_done:
+        if "truth" not in samples:  # the same windows for every model: keep the truth once
             freq, power = radial_power_spectrum(out["truth"])
             spectra += [{"model": "truth", "frequency": f, "power": v} for f, v in zip(freq, power, strict=True)]
             samples.update({"sample_id": out["sample_id"][keep].numpy(), "x": out["x"][keep].numpy(),
                             "truth": out["truth"][keep].numpy()})
-            truth_spectrum_done = True
         freq, power = radial_power_spectrum(out["pred"])
         spectra += [{"model": name, "frequency": f, "power": v} for f, v in zip(freq, power, strict=True)]
         samples[f"pred__{name}"] = out["pred"][keep].numpy()
-        averaged = {f"test_{r['metric']}": r["value"] for r in rows if r["model"] == name and r["lead"] == 0}
-        per_lead = {f"test_mse_lead{r['lead']}": r["value"] for r in rows
-                    if r["model"] == name and r["metric"] == "mse" and r["lead"] > 0}
+        averaged = {f"test_{r['metric']}": r["value"] for r in scores if r["lead"] == 0}
+        per_lead = {f"test_mse_lead{r['lead']}": r["value"] for r in scores if r["metric"] == "mse" and r["lead"] > 0}
         log_to_run((payload.get("meta") or {}).get("mlflow_run_id"),
                    averaged | per_lead | {k: float(v) for k, v in eff.items()})
         run_metrics.update({f"{name}.{k}": v for k, v in averaged.items() if k in ("test_mse", "test_acc", "test_ssim")})
