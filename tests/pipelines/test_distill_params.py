@@ -36,6 +36,7 @@ def test_defaults_and_teachers():
     ({"preset": "huge"}, "distill.preset", "small"),
     ({"projector": "linear"}, "distill.projector", "conv1x1"),
     ({"semantic": "kl"}, "distill.semantic", "cosine"),
+    ({"spectral_on": "input"}, "distill.spectral_on", "output"),
     ({"student": {"depth": 3}}, "distill.student", "StudentConfig"),
     ({"batch_size": 0}, "distill.batch_size", ">= 1"),
     ({"lr": 0}, "distill.lr", "> 0"),

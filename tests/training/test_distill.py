@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from s2kd.data.windows import WindowDataset
+from s2kd.losses import spectral_loss
 from s2kd.models import build_model
 from s2kd.models.presets import preset_configs
 from s2kd.training.data import TextWindowDataset, make_loaders
@@ -77,3 +78,21 @@ def test_plain_student_needs_no_teacher():
     out = loss(student(x), {"y": y, "sample_id": torch.tensor([0, 1])})
     assert set(out) == {"loss", "loss_task"}
     assert dataclasses.is_dataclass(scfg)
+
+
+def test_spectral_term_on_outputs_compares_forecasts_and_needs_no_projector():
+    train, val = _data()
+    teacher, student, tcfg, scfg = _models()
+    targets = cache_teacher_targets(teacher, [train, val])
+    batch = next(iter(torch.utils.data.DataLoader(train, batch_size=6)))
+    out = student(batch["x"])
+    rows = targets.rows(batch["sample_id"])
+    on_output = DistillationLoss(weights={"task": 1.0, "spec": 1.0}, targets=targets, student_d=scfg.d,
+                                 teacher_d=tcfg.d, cutoff=0.2, alpha=3.0, spectral_on="output")
+    assert on_output.projector is None  # nothing to project: forecasts share their shape
+    expected = spectral_loss(out["y_hat"], targets.y_hat[rows], cutoff=0.2, w_low=1.0, w_high=3.0)
+    torch.testing.assert_close(on_output(out, batch)["loss_spec"], expected)
+    on_latent = DistillationLoss(weights={"task": 1.0, "spec": 1.0}, targets=targets, student_d=scfg.d,
+                                 teacher_d=tcfg.d, cutoff=0.2, alpha=3.0)
+    assert on_latent.projector is not None
+    assert not torch.allclose(on_latent(out, batch)["loss_spec"], expected)

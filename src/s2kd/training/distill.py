@@ -9,7 +9,7 @@ part of the training module: it cannot change or receive gradients.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +17,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from s2kd.losses import CompositeLoss, output_kd_loss, semantic_loss, spectral_loss, task_loss
+
+SPECTRAL_ON = ("latent", "output")
 
 
 def freeze(model: nn.Module) -> nn.Module:
@@ -94,16 +96,21 @@ class DistillationLoss(nn.Module):
         alpha: ``w_high`` of the spectral loss (``w_low = 1``).
         semantic_kind: ``mse`` or ``cosine``.
         amplitude_only: spectral loss on amplitudes only.
+        spectral_on: what ``L_spec`` compares: ``latent`` (the projected student latent against the
+            teacher's fused latent, as in the paper) or ``output`` (the student's forecast against the
+            teacher's, every frame and channel).
     """
 
     def __init__(
         self, *, weights: Mapping[str, float], targets: TeacherTargets | None, student_d: int, teacher_d: int,
         projector: nn.Module | None = None, cutoff: float = 0.25, alpha: float = 1.0, semantic_kind: str = "mse",
-        amplitude_only: bool = False,
+        amplitude_only: bool = False, spectral_on: str = "latent",
     ) -> None:
         super().__init__()
         self.composite = CompositeLoss(weights)
-        needs_latent = any(k in self.composite.weights for k in ("sem", "spec"))
+        assert spectral_on in SPECTRAL_ON, f"spectral_on must be one of {SPECTRAL_ON}, got {spectral_on!r}"
+        self.spectral_on = spectral_on
+        needs_latent = "sem" in self.composite.weights or ("spec" in self.composite.weights and spectral_on == "latent")
         needs_teacher = needs_latent or "out" in self.composite.weights
         assert targets is not None or not needs_teacher, "distillation terms need cached teacher targets"
         self.targets = targets  # a plain attribute: never in a checkpoint, never trained
@@ -128,7 +135,14 @@ class DistillationLoss(nn.Module):
         return self.composite({
             "task": lambda: task_loss(outputs["y_hat"], batch["y"]),
             "sem": lambda: semantic_loss(projected(), teacher("latent"), kind=self.semantic_kind),
-            "spec": lambda: spectral_loss(projected(), teacher("latent"), cutoff=self.cutoff, w_low=1.0,
-                                          w_high=self.alpha, amplitude_only=self.amplitude_only),
+            "spec": lambda: spectral_loss(*self._spectral_pair(outputs, projected, teacher), cutoff=self.cutoff,
+                                          w_low=1.0, w_high=self.alpha, amplitude_only=self.amplitude_only),
             "out": lambda: output_kd_loss(outputs["y_hat"], teacher("y_hat")),
         })
+
+    def _spectral_pair(self, outputs: Mapping[str, Tensor], projected: Callable[[], Tensor],
+                       teacher: Callable[[str], Tensor]) -> tuple[Tensor, Tensor]:
+        """The two tensors ``L_spec`` compares: projected latents, or forecasts ``(B, T_out, C, H, W)``."""
+        if self.spectral_on == "output":
+            return outputs["y_hat"], teacher("y_hat")
+        return projected(), teacher("latent")

@@ -106,12 +106,13 @@ def distill_students(
         loss = DistillationLoss(
             weights=weights, targets=targets.get(spec.teacher) if spec.teacher else None, student_d=student_cfg.d,
             teacher_d=teacher_d, projector=Projector(student_cfg.d, teacher_d, p.projector),
-            cutoff=p.cutoff, alpha=p.alpha, semantic_kind=p.semantic, amplitude_only=p.amplitude_only)
+            cutoff=p.cutoff, alpha=p.alpha, semantic_kind=p.semantic, amplitude_only=p.amplitude_only,
+            spectral_on=p.spectral_on)
         run_params = {
             "model": f"student_{method}", "method": method, "kind": "student", "teacher": spec.teacher or "none",
             "loss": loss.composite.formula(), "beta": weights.get("sem", 0.0), "lambda": weights.get("spec", 0.0),
             "gamma": weights.get("out", 0.0), "alpha": p.alpha, "r_c": p.cutoff, "semantic": p.semantic,
-            "amplitude_only": p.amplitude_only, "projector": p.projector, "backbone": p.backbone, "preset": p.preset,
+            "amplitude_only": p.amplitude_only, "spectral_on": p.spectral_on, "projector": p.projector, "backbone": p.backbone, "preset": p.preset,
             "parameters": count_parameters(student), "config": config_to_dict(student_cfg), "seed": p.trainer.seed,
             "train_windows": len(train_rows), "val_windows": len(val_rows), "lr": p.lr, "batch_size": p.batch_size,
             "weight_decay": p.weight_decay, "trainer": dataclasses.asdict(p.trainer), "dataset": params.get("dataset"),

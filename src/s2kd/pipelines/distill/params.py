@@ -13,6 +13,7 @@ from s2kd.models.presets import PRESETS
 from s2kd.models.projector import PROJECTOR_KINDS
 from s2kd.models.student import BACKBONES, StudentConfig
 from s2kd.pipelines.runs import TRAINER_KEYS
+from s2kd.training.distill import SPECTRAL_ON
 from s2kd.training.methods import METHODS, method_list
 from s2kd.training.trainer import TrainerSettings
 
@@ -39,6 +40,7 @@ class DistillParams:
     cutoff: float = 0.25
     semantic: str = "mse"
     amplitude_only: bool = False
+    spectral_on: str = "latent"
     batch_size: int = 16
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -69,6 +71,7 @@ class DistillParams:
         preset = _choice(params.get("preset", "small"), "distill.preset", sorted(PRESETS))
         projector = _choice(params.get("projector", "conv1x1"), "distill.projector", list(PROJECTOR_KINDS))
         semantic = _choice(params.get("semantic", "mse"), "distill.semantic", list(SEMANTIC_KINDS))
+        spectral_on = _choice(params.get("spectral_on", "latent"), "distill.spectral_on", list(SPECTRAL_ON))
         student = dict(params.get("student") or {})
         bad = set(student) - {f.name for f in dataclasses.fields(StudentConfig)}
         if bad:
@@ -83,7 +86,7 @@ class DistillParams:
             methods=tuple(methods), trainer=trainer, checkpoint_dir=str(params["checkpoint_dir"]), backbone=backbone,
             preset=preset, student=student, projector=projector, beta=weights["beta"], lam=weights["lambda"],
             gamma=weights["gamma"], alpha=weights["alpha"], cutoff=cutoff, semantic=semantic,
-            amplitude_only=bool(params.get("amplitude_only", False)),
+            amplitude_only=bool(params.get("amplitude_only", False)), spectral_on=spectral_on,
             batch_size=_int(params.get("batch_size", 16), "distill.batch_size", 1),
             lr=_positive(params.get("lr", 2e-3), "distill.lr"),
             weight_decay=_number(params.get("weight_decay", 1e-4), "distill.weight_decay"),
