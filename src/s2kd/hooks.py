@@ -39,7 +39,8 @@ class MlflowTrackingHook:
     """Opens an MLflow run around each pipeline run and logs the parameters nodes receive.
 
     Configured by ``conf/<env>/mlflow.yml`` (``enabled``, ``tracking_uri``, ``experiment_name``);
-    the ``MLFLOW_TRACKING_URI`` environment variable, when set, wins over the file.
+    the ``MLFLOW_TRACKING_URI`` and ``MLFLOW_EXPERIMENT_NAME`` environment variables, when set, win
+    over the file.
     """
 
     def __init__(self) -> None:
@@ -64,7 +65,7 @@ class MlflowTrackingHook:
 
         uri = os.environ.get("MLFLOW_TRACKING_URI") or self._conf.get("tracking_uri", "sqlite:///mlflow.db")
         mlflow.set_tracking_uri(uri)
-        mlflow.set_experiment(self._conf.get("experiment_name", "s2kd"))
+        mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or self._conf.get("experiment_name", "s2kd"))
         names = run_params.get("pipeline_names") or [run_params.get("pipeline_name") or "__default__"]
         name = "+".join(names)
         mlflow.start_run(run_name=f"kedro-{name}", tags={
