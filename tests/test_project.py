@@ -47,6 +47,16 @@ def test_kedro_run_writes_outputs_and_an_mlflow_run_with_the_ingest_parameters(p
     assert params["ingest.windows.t_in"] == "4" and params["ingest.synthetic.seed"] == "0"
 
 
+def test_mlflow_experiment_name_from_the_environment_wins_over_the_file(project, monkeypatch):
+    bootstrap_project(project)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "s2kd-benchmark-test")
+    with KedroSession.create(project_path=project, runtime_params=TINY) as session:
+        session.run(pipeline_names=["ingest"])
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    assert len(mlflow.search_runs(experiment_names=["s2kd-benchmark-test"], output_format="list")) == 1
+    assert not _runs(project)
+
+
 def test_a_failing_run_is_marked_failed_and_writes_nothing(project):
     bootstrap_project(project)
     with KedroSession.create(project_path=project, runtime_params={"ingest": {**TINY["ingest"], "windows": {"t_in": 0}}}) as session:

@@ -85,3 +85,29 @@ def forecast_panels(samples: Mapping[str, np.ndarray], models: Sequence[str], in
     if title:
         fig.suptitle(title, fontsize=9)
     return _png(fig)
+
+
+def seed_lead_curves(metrics: pd.DataFrame, models: Sequence[str], *, metric: str = "mse",
+                     reference: str = "student_student", title: str = "") -> bytes:
+    """Two panels over seeds (a ``seed`` column): ``metric`` per lead time, mean with a ±1 std band,
+    one line per model; and each model's mean per-seed % change against ``reference`` per lead."""
+    rows = metrics[(metrics["metric"] == metric) & (metrics["lead"] > 0) & metrics["model"].isin(models)]
+    stats = rows.groupby(["model", "lead"])["value"].agg(["mean", "std"]).reset_index()
+    per_seed = rows.pivot_table(index=["seed", "lead"], columns="model", values="value")
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for model in [m for m in models if m in set(stats["model"])]:
+        s = stats[stats["model"] == model]
+        line = ax.plot(s["lead"], s["mean"], label=model, **_style(model))[0]
+        ax.fill_between(s["lead"], s["mean"] - s["std"].fillna(0), s["mean"] + s["std"].fillna(0),
+                        color=line.get_color(), alpha=0.12)
+        if model != reference and reference in per_seed:
+            change = (100.0 * (per_seed[model] / per_seed[reference] - 1.0)).groupby(level="lead").mean()
+            ax2.plot(change.index, change.values, label=model, color=line.get_color(), **_style(model))
+    ax.set_title(f"{title} test {metric} (mean ± std over seeds)".strip())
+    ax2.axhline(0.0, color="k", linewidth=0.8)
+    ax2.set_title(f"% change of {metric} against {reference} (negative: better)")
+    for a in (ax, ax2):
+        a.set_xlabel("lead time (steps)")
+        a.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(fig)

@@ -64,7 +64,8 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
 
 
-def _table_md(table: pd.DataFrame) -> str:
+def markdown_table(table: pd.DataFrame) -> str:
+    """``table`` as a Markdown table: floats to 4 significant digits, NaN as a dash, cells escaped."""
     def cell(v: Any) -> str:
         if isinstance(v, float):
             return "—" if v != v else f"{v:.4g}"
@@ -86,7 +87,7 @@ def render_markdown(title: str, subtitle: str, sections: Sequence[Mapping[str, A
         if s.get("items"):
             out.append("")
         if s.get("table") is not None:
-            out += [_table_md(s["table"]), ""]
+            out += [markdown_table(s["table"]), ""]
         if s.get("images"):
             out += [f"*Figure in report.html: {_md_escape(i['alt'])}*" for i in s["images"]] + [""]
         for n in s.get("narratives", []):

@@ -1,0 +1,362 @@
+"""The benchmark behind ``docs/results.md``: every method and ablation, several seeds, three datasets.
+
+Usage (from the project root, in the project's environment)::
+
+    python benchmarks/results.py                       # all datasets and seeds of benchmarks/results.yml
+    python benchmarks/results.py --datasets bikenyc --seeds 0   # a part of it
+    python benchmarks/results.py --report-only         # rewrite docs/results.md from finished runs
+
+For each dataset of ``benchmarks/results.yml`` the first seed runs::
+
+    kedro run [--env <env>] --pipelines ingest,narrate,train_teacher,distill,evaluate \
+        --params dataset=bench_<dataset>_s<seed>,train_teacher.seed=<first>,distill.seed=<seed>,<common>,<dataset's>
+
+and every later seed copies that run's ingest and narrate outputs and its frozen teachers (the privileged
+teacher is trained once and shared, so the seeds measure the students' spread) and runs only
+``distill,evaluate`` with its own ``distill.seed``. Outputs land under ``data/<layer>/bench_<dataset>_s<seed>/``;
+MLflow runs go to the experiment named in the YAML. A finished (dataset, seed) leaves
+``benchmark_run.json`` beside its metrics and is skipped next time unless its parameters changed, so
+an interrupted benchmark resumes where it stopped (and training resumes from checkpoints). Each run's
+log is ``data/08_reporting/bench_<dataset>_s<seed>/benchmark.log``.
+
+Then it writes ``docs/results.md``, ``docs/results/<dataset>_lead_mse.png`` and
+``docs/results/summary.csv`` from every finished run. The test split is read by ``evaluate`` only,
+once per (dataset, seed) and final configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from s2kd.reporting import markdown_table, seed_lead_curves  # noqa: E402
+from s2kd.reporting.seeds import (efficiency_ratios, lead_table, mean_std_table, ratios, seed_summary,  # noqa: E402
+                                  stack_seeds)
+
+FIRST_PIPELINES = ["ingest", "narrate", "train_teacher", "distill", "evaluate"]
+LATER_PIPELINES = ["distill", "evaluate"]
+SHARED_LAYERS = ["03_primary", "04_feature"]  # seed-independent outputs of ingest and narrate
+SHARED_MODELS = ["teacher_multimodal.pt", "teacher_vision.pt", "teacher_ablations"]  # the frozen teachers
+SHARED_REPORTS = ["teacher_validation.csv"]
+TABLE_METRICS = ("mse", "mae", "rmse_physical", "acc", "ssim", "spectral_error_low", "spectral_error_mid",
+                 "spectral_error_high")
+CURVE_MODELS = ("teacher_multimodal", "student_student", "student_output_kd", "student_feature_kd", "student_sdkd",
+                "student_s2kd")
+TARGETS = (  # (what, numerator, denominator, bound, sense) on NCEP test MSE; sense "<=" or ">="
+    ("s2kd / feature_kd", "student_s2kd", "student_feature_kd", 0.91, "<="),
+    ("s2kd / student", "student_s2kd", "student_student", 0.85, "<="),
+    ("s2kd / teacher_multimodal", "student_s2kd", "teacher_multimodal", 1.10, "<="),
+)
+
+
+def run_name(dataset: str, seed: int) -> str:
+    return f"bench_{dataset}_s{seed}"
+
+
+def run_params(config: dict[str, Any], dataset: str, seed: int) -> dict[str, Any]:
+    """The ``--params`` of one (dataset, seed): common budget, then the dataset's own, then the seeds
+    (the teachers' is always the first seed's: they are trained once and shared)."""
+    spec = config["datasets"][dataset]
+    methods = config["all_methods"] if spec.get("methods", "all") == "all" else config["core_methods"]
+    return {"dataset": run_name(dataset, seed), **config["common"], **(spec.get("params") or {}),
+            "train_teacher.seed": config["seeds"][0], "distill.seed": seed, "distill.methods": "+".join(methods)}
+
+
+def params_arg(params: dict[str, Any]) -> str:
+    for key, value in params.items():
+        if "," in str(value):
+            raise ValueError(f"benchmarks/results.yml: the value of {key!r} has a comma, which kedro --params "
+                             "splits on; join lists with '+'")
+    return ",".join(f"{k}={v}" for k, v in params.items())
+
+
+def digest(params: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def marker_path(name: str) -> Path:
+    return ROOT / "data" / "08_reporting" / name / "benchmark_run.json"
+
+
+def finished(name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    path = marker_path(name)
+    if not path.exists():
+        return None
+    marker = json.loads(path.read_text())
+    return marker if marker.get("params_digest") == digest(params) else None
+
+
+def shared_paths(name: str) -> list[Path]:
+    """What a later seed takes over from the first seed's run ``name``: data and frozen teachers."""
+    data = ROOT / "data"
+    return ([data / layer / name for layer in SHARED_LAYERS] + [data / "06_models" / name / m for m in SHARED_MODELS]
+            + [data / "08_reporting" / name / r for r in SHARED_REPORTS])
+
+
+def copy_shared(source: str, target: str) -> None:
+    """The first seed's ingest/narrate outputs and teachers into ``target``'s folders (each replaced whole,
+    through a temporary copy, so an interrupted copy is never mistaken for a finished one)."""
+    for src, dst in zip(shared_paths(source), shared_paths(target), strict=True):
+        if not src.exists():
+            if src.name == "teacher_ablations":  # only trained when a method needs the shuffled teacher
+                continue
+            raise FileNotFoundError(f"{src} is missing: the first seed's run did not finish")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(dst.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp) if src.is_dir() else shutil.copy2(src, tmp)
+        if dst.is_dir():
+            shutil.rmtree(dst)
+        tmp.replace(dst)
+
+
+def run_one(config: dict[str, Any], dataset: str, seed: int, first_seed: int) -> dict[str, Any]:
+    """Run (or skip, when finished with these parameters) one (dataset, seed); its marker."""
+    params = run_params(config, dataset, seed)
+    name = params["dataset"]
+    done = finished(name, params)
+    if done is not None:
+        print(f"  {name}: finished before ({done['seconds']:.0f} s), skipped", flush=True)
+        return done
+    pipelines = FIRST_PIPELINES
+    if seed != first_seed:
+        first_params = run_params(config, dataset, first_seed)
+        if finished(first_params["dataset"], first_params) is None:
+            raise RuntimeError(f"run seed {first_seed} of {dataset} first: it makes the data and the teachers "
+                               "every seed shares")
+        copy_shared(first_params["dataset"], name)
+        pipelines = LATER_PIPELINES
+    env = config["datasets"][dataset].get("env")
+    cmd = [str(Path(sys.executable).with_name("kedro")), "run", *(["--env", env] if env else []),
+           "--pipelines", ",".join(pipelines), "--params", params_arg(params)]
+    log = ROOT / "data" / "08_reporting" / name / "benchmark.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    environ = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1",
+               "MLFLOW_EXPERIMENT_NAME": config.get("mlflow_experiment", "s2kd-benchmark")}
+    print(f"  {name}: {' '.join(cmd[1:4] if env else cmd[1:2])} ... (log: {log.relative_to(ROOT)})", flush=True)
+    start = time.perf_counter()
+    with log.open("w") as out:
+        code = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=environ).returncode
+    seconds = time.perf_counter() - start
+    if code != 0:
+        tail = "".join(log.read_text().splitlines(keepends=True)[-25:])
+        raise RuntimeError(f"{name} failed (exit {code}) after {seconds:.0f} s; the end of {log}:\n{tail}")
+    marker = {"params": params, "params_digest": digest(params), "seconds": seconds, "pipelines": pipelines,
+              "command": " ".join(cmd[1:]), "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    tmp = marker_path(name).with_suffix(".tmp")
+    tmp.write_text(json.dumps(marker, indent=2))
+    tmp.replace(marker_path(name))
+    print(f"  {name}: done in {seconds:.0f} s", flush=True)
+    return marker
+
+
+# ---------------------------------------------------------------- the document
+
+
+def load_dataset(config: dict[str, Any], dataset: str) -> dict[str, Any] | None:
+    """Every finished seed's tables of one dataset, stacked, or None when no seed has finished."""
+    tables: dict[str, dict[int, pd.DataFrame]] = {"metrics": {}, "efficiency": {}, "teachers": {}}
+    seconds = {}
+    for seed in config["seeds"]:
+        params = run_params(config, dataset, seed)
+        marker = finished(params["dataset"], params)
+        if marker is None:
+            continue
+        folder = ROOT / "data" / "08_reporting" / params["dataset"]
+        tables["metrics"][seed] = pd.read_parquet(folder / "metrics_table.parquet")
+        tables["efficiency"][seed] = pd.read_csv(folder / "efficiency.csv")
+        tables["teachers"][seed] = pd.read_csv(folder / "teacher_validation.csv")
+        seconds[seed] = marker["seconds"]
+    if not seconds:
+        return None
+    return {**{k: stack_seeds(v) for k, v in tables.items()}, "seconds": seconds}
+
+
+def fmt_ratio(row: pd.Series) -> str:
+    std = "" if pd.isna(row["std"]) else f" ± {row['std']:.3f}"
+    return f"{row['mean']:.3f}{std} (range {row['min']:.3f}–{row['max']:.3f}; better in {row['wins']}/{row['n']} seeds)"
+
+
+def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], figures: Path) -> tuple[list[str], dict]:
+    spec = config["datasets"][dataset]
+    metrics = data["metrics"]
+    seeds = sorted(data["seconds"])
+    models = list(dict.fromkeys(metrics["model"]))
+    per_seed = ", ".join(f"{data['seconds'][s] / 60:.1f}" for s in seeds)
+    out = [f"## {dataset}: {spec['title']}", "",
+           f"Seeds {', '.join(map(str, seeds))}; compute {sum(data['seconds'].values()) / 60:.1f} min "
+           f"({per_seed} min per seed). "
+           f"Kedro environment `{spec.get('env') or 'base'}`"
+           + (f", parameters {', '.join(f'`{k}={v}`' for k, v in (spec.get('params') or {}).items())}" if spec.get("params") else "")
+           + ".", ""]
+
+    # the teachers are trained once and shared by the seeds: their rows are the first seed's (no spread)
+    once = metrics[(metrics["role"] != "teacher") | (metrics["seed"] == seeds[0])]
+    summary = seed_summary(once, TABLE_METRICS)
+    out += ["### Test metrics, mean ± std over seeds (averaged over lead times)", "",
+            "MSE and MAE are in normalised units, RMSE in physical units; ACC and SSIM: higher is better; spectral "
+            "error per radial band (low ≤ 1/8, mid ≤ 1/4, high > 1/4 cycles/pixel): lower is better. "
+            "`teacher_*` see the narratives (hindsight: an oracle, not a forecaster) and are trained once, so "
+            "they have no spread.", "",
+            markdown_table(mean_std_table(summary, TABLE_METRICS)), ""]
+
+    r = ratios(metrics, "student_s2kd", ["student_feature_kd", "student_student", "teacher_multimodal", "student_output_kd",
+                                         "student_sdkd"])
+    out += ["### Ratios of test MSE (per seed, then mean ± std)", "",
+            "| ratio | value |", "|---|---|"]
+    out += [f"| s2kd / {row['denominator'].removeprefix('student_')} | {fmt_ratio(row)} |" for _, row in r.iterrows()]
+    out.append("")
+
+    curve_models = [m for m in CURVE_MODELS if m in models]
+    png = figures / f"{dataset}_lead_mse.png"
+    png.write_bytes(seed_lead_curves(metrics, curve_models, title=dataset))
+    lead = lead_table(metrics, ["student_student", "student_feature_kd", "student_s2kd", "teacher_multimodal"],
+                      reference="student_student")
+    out += ["### Per lead time", "", f"![{dataset}: test MSE per lead time](results/{png.name})", "",
+            "Test MSE per lead (mean over seeds) and the mean per-seed % change against `student`:", "",
+            markdown_table(lead), ""]
+    gains = lead["student_s2kd vs student_student (%)"] if "student_s2kd vs student_student (%)" in lead else None
+    if gains is not None and len(gains) > 1:
+        trend = "grows with lead time" if gains.iloc[-1] < gains.iloc[0] else "does not grow with lead time"
+        out += [f"The change of `s2kd` against `student` goes from {gains.iloc[0]:+.1f} % at lead 1 to "
+                f"{gains.iloc[-1]:+.1f} % at lead {int(lead['lead'].iloc[-1])}: the gain {trend} here.", ""]
+
+    teachers = [m for m in ("teacher_multimodal", "teacher_vision", "teacher_shuffled") if m in models]
+    t_sum = seed_summary(once[once["model"].isin(teachers)], ("mse", "acc"))
+    t_val = data["teachers"].groupby("model")["best_val_mse"].first()
+    t_table = mean_std_table(t_sum, ("mse", "acc")).rename(columns={"mse": "test mse", "acc": "test acc"})
+    t_table["val mse"] = [f"{t_val[m]:.4g}" if m in t_val.index else "—" for m in t_table["model"]]
+    out += ["### Teacher sanity check", "",
+            "The multimodal teacher should beat its vision-only twin (same network, text off) and the teacher "
+            "trained on narratives shuffled across samples (text that carries no information about its window).", "",
+            markdown_table(t_table.drop(columns="role")), ""]
+    t_mse = t_sum[t_sum["metric"] == "mse"].set_index("model")["mean"]
+    out += [f"- test MSE, teacher_multimodal / {t}: {t_mse['teacher_multimodal'] / t_mse[t]:.3f}"
+            for t in teachers if t != "teacher_multimodal" and "teacher_multimodal" in t_mse] + [""]
+
+    eff = efficiency_ratios(data["efficiency"], "student_s2kd", "teacher_multimodal")
+    eff_table = eff.assign(quantity=eff["quantity"].map({"parameters": "parameters", "flops": "FLOPs (batch 1)",
+                                                          "latency_ms_b1": "latency, batch 1 (ms)",
+                                                          "latency_ms_b32": "latency, batch 32 (ms)"}))
+    eff_table = eff_table.rename(columns={"teacher_over_student": "teacher / student"})
+    out += ["### Efficiency (student vs multimodal teacher, CPU, median over seeds)", "", markdown_table(eff_table), ""]
+
+    facts = {"ratios": r.set_index("denominator")["mean"].to_dict(), "efficiency": eff.set_index("quantity")["teacher_over_student"].to_dict(),
+             "summary": summary.assign(dataset=dataset)}
+    return out, facts
+
+
+def targets_section(facts: dict[str, dict]) -> list[str]:
+    out = ["## Targets", "", "Ours, after the paper's ~9 % claim; on NCEP test MSE (mean over seeds of the per-seed "
+           "ratio), and CPU efficiency of the student against the multimodal teacher.", "",
+           "| target | " + " | ".join(facts) + " |", "|---|" + "---|" * len(facts)]
+    for what, num, den, bound, sense in TARGETS:
+        cells = []
+        for f in facts.values():
+            value = f["ratios"].get(den)
+            ok = value is not None and (value <= bound if sense == "<=" else value >= bound)
+            cells.append("—" if value is None else f"{value:.3f} ({'met' if ok else 'missed'})")
+        out.append(f"| {what} {sense} {bound} | " + " | ".join(cells) + " |")
+    for what, key, bound in (("student latency b1: teacher / student ≥ 5", "latency_ms_b1", 5.0),
+                             ("parameters: teacher / student ≥ 10", "parameters", 10.0)):
+        cells = [f"{f['efficiency'][key]:.2f} ({'met' if f['efficiency'][key] >= bound else 'missed'})" for f in facts.values()]
+        out.append(f"| {what} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) -> None:
+    figures = out_path.parent / "results"
+    figures.mkdir(parents=True, exist_ok=True)
+    sections, facts, summaries, seconds = [], {}, [], 0.0
+    for dataset in datasets:
+        data = load_dataset(config, dataset)
+        if data is None:
+            sections += [f"## {dataset}", "", "No finished run yet.", ""]
+            continue
+        lines, f = dataset_section(config, dataset, data, figures)
+        sections += lines
+        facts[dataset] = f
+        summaries.append(f["summary"])
+        seconds += sum(data["seconds"].values())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    common = config["common"]
+    head = [
+        "# Results: S2-KD against its baselines, over seeds", "",
+        "<!-- Written by `python benchmarks/results.py` from the runs it made; do not edit by hand. -->", "",
+        f"Produced by `python benchmarks/results.py` (configuration `benchmarks/results.yml`) at commit `{commit}`"
+        + (" with uncommitted changes" if dirty else "") + f", {dt.date.today().isoformat()}, on "
+        f"{platform.machine()} with {os.cpu_count()} CPU cores and no GPU; total compute {seconds / 60:.0f} min. "
+        f"Seeds {', '.join(map(str, config['seeds']))}: per dataset the teachers are trained once (seed "
+        f"{config['seeds'][0]}) and frozen, and every student method is trained once per seed (initialisation and "
+        "batch order); the data and the windows are the same for every seed, so the spread is the students'.", "",
+        "Budget and settings, identical for every method of a dataset (`common` in `benchmarks/results.yml`, on top "
+        "of `conf/base`): " + ", ".join(f"`{k}={v}`" for k, v in common.items() if "progress" not in k)
+        + ". Everything else is the default: `small` preset teacher and SimVP student, batch 16, AdamW, "
+        "β = 0.01, λ = 0.001, γ = 1, α = 1, r_c = 0.25 (chosen on validation, docs/distillation.md). Every "
+        "figure below is on the test split, which only `evaluate` reads, once per (dataset, seed).", "",
+        "How to compare the runs in MLflow: see [In MLflow](#in-mlflow). What was tried to improve the method, on "
+        "validation: [docs/experiments.md](experiments.md).", ""]
+    body = targets_section({k: v for k, v in facts.items() if k.startswith("ncep")} or facts) + sections
+    mlflow_part = [
+        "## In MLflow", "",
+        f"Every trained model is its own nested MLflow run in the experiment `{config.get('mlflow_experiment')}` "
+        "(one parent run per `kedro run`). To compare them side by side:", "",
+        "```bash", "mlflow ui --backend-store-uri sqlite:///mlflow.db", "```", "",
+        f"open the experiment `{config.get('mlflow_experiment')}`, filter with",
+        "`params.dataset = 'bench_ncep_s0' and tags.\"s2kd.kind\" = 'student'` (or `params.dataset LIKE 'bench_ncep_s%'` "
+        "for every seed), show the columns `params.method`, `params.seed`, `params.beta`, `params.lambda`, "
+        "`metrics.best_val_mse`, `metrics.test_mse`, `metrics.test_spectral_error_high`, select the runs and press "
+        "*Compare* for the per-epoch curves of `loss_task`, `loss_sem`, `loss_spec` and `val_mse`.", ""]
+    text = "\n".join(head + body + mlflow_part)
+    tmp = out_path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(out_path)
+    if summaries:
+        pd.concat(summaries, ignore_index=True).to_csv(figures / "summary.csv", index=False, float_format="%.6g")
+    print(f"wrote {out_path.relative_to(ROOT)} and {figures.relative_to(ROOT)}/", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "benchmarks" / "results.yml")
+    parser.add_argument("--datasets", nargs="+", default=None, help="a part of the YAML's datasets (default: all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="a part of the YAML's seeds (default: all)")
+    parser.add_argument("--report-only", action="store_true", help="train nothing; rewrite the document")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results.md")
+    args = parser.parse_args()
+    config = yaml.safe_load(args.config.read_text())
+    unknown = set(args.datasets or []) - set(config["datasets"])
+    if unknown:
+        parser.error(f"unknown dataset(s) {sorted(unknown)}; {args.config} has {sorted(config['datasets'])}")
+    datasets = args.datasets or list(config["datasets"])
+    seeds = args.seeds if args.seeds is not None else config["seeds"]
+    if not args.report_only:
+        start = time.perf_counter()
+        for dataset in datasets:
+            print(f"{dataset}: seeds {seeds}", flush=True)
+            for seed in seeds:
+                run_one(config, dataset, seed, first_seed=config["seeds"][0])
+        print(f"benchmark runs took {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+    write_document(config, list(config["datasets"]), args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""benchmarks/results.py: the runs it asks for, resuming, and the document it writes from finished runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+_spec = importlib.util.spec_from_file_location("results", REPO / "benchmarks" / "results.py")
+results = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(results)
+
+CONFIG = yaml.safe_load((REPO / "benchmarks" / "results.yml").read_text())
+
+
+def test_every_run_has_the_same_budget_and_its_own_seed_and_folder():
+    a = results.run_params(CONFIG, "ncep", 0)
+    b = results.run_params(CONFIG, "ncep", 2)
+    assert (a["dataset"], b["dataset"]) == ("bench_ncep_s0", "bench_ncep_s2")
+    assert (b["train_teacher.seed"], b["distill.seed"]) == (0, 2)  # one frozen teacher, students per seed
+    budget = {k: v for k, v in a.items() if k not in ("dataset", "train_teacher.seed", "distill.seed")}
+    assert budget == {k: v for k, v in b.items() if k not in ("dataset", "train_teacher.seed", "distill.seed")}
+    assert a["distill.methods"].split("+") == CONFIG["all_methods"]
+    long = results.run_params(CONFIG, "ncep_12x12", 1)
+    assert long["ingest.windows.t_out"] == 12 and long["distill.methods"].split("+") == CONFIG["core_methods"]
+    arg = results.params_arg(a)
+    assert arg.count(",") == len(a) - 1 and "distill.methods=student+output_kd" in arg
+    with pytest.raises(ValueError, match="comma"):
+        results.params_arg({"distill.methods": "a,b"})
+
+
+def test_later_seeds_take_over_the_data_and_frozen_teachers_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    for path in results.shared_paths("bench_x_s0"):
+        if path.name == "teacher_ablations":
+            continue  # trained only when a method needs it: its absence is fine
+        if path.suffix:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".pt":
+                (path / "v1").mkdir(parents=True)
+                (path / "v1" / path.name).write_bytes(b"weights")
+            else:
+                path.write_text("model,best_val_mse\n")
+        else:
+            path.mkdir(parents=True)
+            (path / "series.nc").write_bytes(b"data")
+    stale = tmp_path / "data" / "03_primary" / "bench_x_s1"
+    stale.mkdir(parents=True)
+    (stale / "old.txt").write_text("from an earlier run")
+    results.copy_shared("bench_x_s0", "bench_x_s1")
+    assert not (stale / "old.txt").exists() and (stale / "series.nc").read_bytes() == b"data"
+    assert (tmp_path / "data/06_models/bench_x_s1/teacher_multimodal.pt/v1/teacher_multimodal.pt").read_bytes() == b"weights"
+    assert (tmp_path / "data/08_reporting/bench_x_s1/teacher_validation.csv").exists()
+    assert not list(tmp_path.rglob("*.tmp"))
+    (tmp_path / "data/06_models/bench_x_s0/teacher_vision.pt/v1/teacher_vision.pt").unlink()
+    (tmp_path / "data/06_models/bench_x_s0/teacher_vision.pt/v1").rmdir()
+    (tmp_path / "data/06_models/bench_x_s0/teacher_vision.pt").rmdir()
+    with pytest.raises(FileNotFoundError, match="teacher_vision.pt is missing"):
+        results.copy_shared("bench_x_s0", "bench_x_s2")
+
+
+def _fake_run(root, config, dataset, seed, scale):
+    params = results.run_params(config, dataset, seed)
+    folder = root / "data" / "08_reporting" / params["dataset"]
+    folder.mkdir(parents=True)
+    rows = []
+    values = {"teacher_multimodal": 0.8, "teacher_vision": 0.9, "teacher_shuffled": 0.95, "student_student": 1.0,
+              "student_output_kd": 0.99, "student_feature_kd": 1.02, "student_sdkd": 1.0, "student_s2kd": 0.97}
+    for model, v in values.items():
+        role = "teacher" if model.startswith("teacher") else "student"
+        for metric in results.TABLE_METRICS:
+            for lead in (0, 1, 2):
+                rows.append({"model": model, "method": model, "role": role, "oracle": role == "teacher",
+                             "metric": metric, "lead": lead, "value": scale * v * (1 + 0.1 * lead)})
+    pd.DataFrame(rows).to_parquet(folder / "metrics_table.parquet")
+    pd.DataFrame({"model": list(values), "parameters": [1000 if m.startswith("teacher") else 50 for m in values],
+                  "flops": 100, "latency_ms_b1": [6.0 if m.startswith("teacher") else 1.0 for m in values],
+                  "latency_ms_b32": 1.0}).to_csv(folder / "efficiency.csv", index=False)
+    pd.DataFrame({"model": ["teacher_multimodal", "teacher_vision"], "best_val_mse": [0.5, 0.6]}).to_csv(
+        folder / "teacher_validation.csv", index=False)
+    (folder / "benchmark_run.json").write_text(json.dumps({"params_digest": results.digest(params), "seconds": 60.0}))
+
+
+def test_document_from_finished_runs_states_ratios_targets_and_missing_datasets(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    for seed, scale in ((0, 1.0), (1, 1.1)):
+        _fake_run(tmp_path, CONFIG, "ncep", seed, scale)
+    # a run whose parameters changed since is not finished: it must not count
+    stale = results.run_params(CONFIG, "ncep", 2)
+    (tmp_path / "data" / "08_reporting" / stale["dataset"]).mkdir(parents=True)
+    (tmp_path / "data" / "08_reporting" / stale["dataset"] / "benchmark_run.json").write_text(
+        json.dumps({"params_digest": "0ld", "seconds": 1.0}))
+    assert results.finished(stale["dataset"], stale) is None
+    out = tmp_path / "docs" / "results.md"
+    monkeypatch.setattr(results.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": "abc1234\n"})())
+    results.write_document(CONFIG, list(CONFIG["datasets"]), out)
+    text = out.read_text()
+    assert "Seeds 0, 1; compute 2.0 min" in text
+    assert "| s2kd / feature_kd | 0.951 ± 0.000" in text  # 0.97 / 1.02 in both seeds
+    assert "| s2kd / feature_kd <= 0.91 | 0.951 (missed) |" in text
+    assert "| student latency b1: teacher / student ≥ 5 | 6.00 (met) |" in text
+    assert "## synthetic" in text and "No finished run yet." in text
+    assert "teacher_multimodal / teacher_vision" in text
+    assert (tmp_path / "docs" / "results" / "ncep_lead_mse.png").stat().st_size > 1000
+    summary = pd.read_csv(tmp_path / "docs" / "results" / "summary.csv")
+    row = summary[(summary["model"] == "student_s2kd") & (summary["metric"] == "mse")].iloc[0]
+    assert row["mean"] == pytest.approx(0.97 * 1.05) and row["n"] == 2
