@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -87,7 +88,13 @@ def params_arg(params: dict[str, Any]) -> str:
 
 
 def digest(params: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    """A run's identity: its ``--params`` and the parameter files under ``conf/`` (a changed default
+    makes every run stale, so that a finished run is never one made with other settings)."""
+    h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
+    for path in sorted((ROOT / "conf").glob("*/*.yml")):
+        if path.name.startswith(("parameters", "globals")):
+            h.update(path.relative_to(ROOT).as_posix().encode() + path.read_bytes())
+    return h.hexdigest()[:12]
 
 
 def marker_path(name: str) -> Path:
@@ -193,6 +200,17 @@ def fmt_ratio(row: pd.Series) -> str:
     return f"{row['mean']:.3f}{std} (range {row['min']:.3f}–{row['max']:.3f}; better in {row['wins']}/{row['n']} seeds)"
 
 
+def lead_trend(changes: pd.Series) -> str:
+    """Plain words for % changes against the student per lead (negative: ``s2kd`` is better)."""
+    if (changes >= 0).all():
+        return "`s2kd` is no better than the student at any lead here."
+    best = int(np.argmin(changes.to_numpy()))
+    if best == len(changes) - 1:
+        return "the gain is largest at the last lead: it grows with lead time here, as the paper claims."
+    return (f"the gain is largest at lead {best + 1} ({changes.iloc[best]:+.1f} %) and shrinks after it: it does "
+            "not keep growing with lead time here.")
+
+
 def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], figures: Path) -> tuple[list[str], dict]:
     spec = config["datasets"][dataset]
     metrics = data["metrics"]
@@ -233,9 +251,8 @@ def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], 
             markdown_table(lead), ""]
     gains = lead["student_s2kd vs student_student (%)"] if "student_s2kd vs student_student (%)" in lead else None
     if gains is not None and len(gains) > 1:
-        trend = "grows with lead time" if gains.iloc[-1] < gains.iloc[0] else "does not grow with lead time"
         out += [f"The change of `s2kd` against `student` goes from {gains.iloc[0]:+.1f} % at lead 1 to "
-                f"{gains.iloc[-1]:+.1f} % at lead {int(lead['lead'].iloc[-1])}: the gain {trend} here.", ""]
+                f"{gains.iloc[-1]:+.1f} % at lead {int(lead['lead'].iloc[-1])}: {lead_trend(gains)}", ""]
 
     teachers = [m for m in ("teacher_multimodal", "teacher_vision", "teacher_shuffled") if m in models]
     t_sum = seed_summary(once[once["model"].isin(teachers)], ("mse", "acc"))
@@ -257,9 +274,24 @@ def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], 
     eff_table = eff_table.rename(columns={"teacher_over_student": "teacher / student"})
     out += ["### Efficiency (student vs multimodal teacher, CPU, median over seeds)", "", markdown_table(eff_table), ""]
 
-    facts = {"ratios": r.set_index("denominator")["mean"].to_dict(), "efficiency": eff.set_index("quantity")["teacher_over_student"].to_dict(),
+    facts = {"ratios": r.set_index("denominator")["mean"].to_dict(), "ratio_rows": r, "efficiency": eff.set_index("quantity")["teacher_over_student"].to_dict(),
              "summary": summary.assign(dataset=dataset)}
     return out, facts
+
+
+def summary_section(facts: dict[str, dict]) -> list[str]:
+    """One line per dataset: test MSE of s2kd over each baseline (mean of per-seed ratios, seeds won)."""
+    dens = ["student_student", "student_feature_kd", "student_output_kd", "student_sdkd", "teacher_multimodal"]
+    out = ["## Summary: test MSE of `s2kd` over each baseline", "",
+           "Mean of the per-seed ratios (below 1: `s2kd` is better), and in how many seeds `s2kd` was better.", "",
+           "| dataset | " + " | ".join(f"/ {d.removeprefix('student_')}" for d in dens) + " |",
+           "|---|" + "---|" * len(dens)]
+    for dataset, f in facts.items():
+        rows = f["ratio_rows"].set_index("denominator")
+        cells = [f"{rows.loc[d, 'mean']:.3f} ({rows.loc[d, 'wins']}/{rows.loc[d, 'n']})" if d in rows.index else "—"
+                 for d in dens]
+        out.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    return out + [""]
 
 
 def targets_section(facts: dict[str, dict]) -> list[str]:
@@ -278,6 +310,15 @@ def targets_section(facts: dict[str, dict]) -> list[str]:
         cells = [f"{f['efficiency'][key]:.2f} ({'met' if f['efficiency'][key] >= bound else 'missed'})" for f in facts.values()]
         out.append(f"| {what} | " + " | ".join(cells) + " |")
     return out + [""]
+
+
+def loss_settings(common: dict[str, Any]) -> str:
+    """The loss settings the runs used: ``conf/base/parameters_distill.yml`` with ``common``'s overrides."""
+    base = yaml.safe_load((ROOT / "conf" / "base" / "parameters_distill.yml").read_text())["distill"]
+    names = {"beta": "β", "lambda": "λ", "gamma": "γ", "alpha": "α", "cutoff": "r_c", "semantic": "L_sem",
+             "spectral_on": "L_spec on"}
+    values = {k: common.get(f"distill.{k}", base.get(k)) for k in names}
+    return ", ".join(f"{names[k]} = {v}" for k, v in values.items() if v is not None)
 
 
 def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) -> None:
@@ -303,18 +344,22 @@ def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) 
         "<!-- Written by `python benchmarks/results.py` from the runs it made; do not edit by hand. -->", "",
         f"Produced by `python benchmarks/results.py` (configuration `benchmarks/results.yml`) at commit `{commit}`"
         + (" with uncommitted changes" if dirty else "") + f", {dt.date.today().isoformat()}, on "
-        f"{platform.machine()} with {os.cpu_count()} CPU cores and no GPU; total compute {seconds / 60:.0f} min. "
+        f"{platform.machine()} with {os.cpu_count()} CPU cores and no GPU; total compute {seconds / 60:.0f} min (the wall "
+        "time of the final runs: a model already trained with identical settings, e.g. by "
+        "`benchmarks/experiments.py`, resumes from its checkpoint at no cost). "
         f"Seeds {', '.join(map(str, config['seeds']))}: per dataset the teachers are trained once (seed "
         f"{config['seeds'][0]}) and frozen, and every student method is trained once per seed (initialisation and "
         "batch order); the data and the windows are the same for every seed, so the spread is the students'.", "",
         "Budget and settings, identical for every method of a dataset (`common` in `benchmarks/results.yml`, on top "
         "of `conf/base`): " + ", ".join(f"`{k}={v}`" for k, v in common.items() if "progress" not in k)
-        + ". Everything else is the default: `small` preset teacher and SimVP student, batch 16, AdamW, "
-        "β = 0.01, λ = 0.001, γ = 1, α = 1, r_c = 0.25 (chosen on validation, docs/distillation.md). Every "
-        "figure below is on the test split, which only `evaluate` reads, once per (dataset, seed).", "",
+        + ". Everything else is the default of `conf/base`: `small` preset teacher and SimVP student, batch 16, "
+        f"AdamW, loss settings {loss_settings(common)} (chosen on validation: docs/distillation.md, "
+        "docs/experiments.md). Every figure below is on the test split, which only `evaluate` reads, once per "
+        "(dataset, seed).", "",
         "How to compare the runs in MLflow: see [In MLflow](#in-mlflow). What was tried to improve the method, on "
         "validation: [docs/experiments.md](experiments.md).", ""]
-    body = targets_section({k: v for k, v in facts.items() if k.startswith("ncep")} or facts) + sections
+    body = (summary_section(facts) + targets_section({k: v for k, v in facts.items() if k.startswith("ncep")} or facts)
+            + sections)
     mlflow_part = [
         "## In MLflow", "",
         f"Every trained model is its own nested MLflow run in the experiment `{config.get('mlflow_experiment')}` "
@@ -322,7 +367,8 @@ def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) 
         "```bash", "mlflow ui --backend-store-uri sqlite:///mlflow.db", "```", "",
         f"open the experiment `{config.get('mlflow_experiment')}`, filter with",
         "`params.dataset = 'bench_ncep_s0' and tags.\"s2kd.kind\" = 'student'` (or `params.dataset LIKE 'bench_ncep_s%'` "
-        "for every seed), show the columns `params.method`, `params.seed`, `params.beta`, `params.lambda`, "
+        "for every seed; add `and params.spectral_on = 'output'` to leave out runs made earlier with other defaults), "
+        "show the columns `params.method`, `params.seed`, `params.beta`, `params.lambda`, `params.gamma`, "
         "`metrics.best_val_mse`, `metrics.test_mse`, `metrics.test_spectral_error_high`, select the runs and press "
         "*Compare* for the per-epoch curves of `loss_task`, `loss_sem`, `loss_spec` and `val_mse`.", ""]
     text = "\n".join(head + body + mlflow_part)

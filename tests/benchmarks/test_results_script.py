@@ -90,6 +90,9 @@ def _fake_run(root, config, dataset, seed, scale):
 
 def test_document_from_finished_runs_states_ratios_targets_and_missing_datasets(tmp_path, monkeypatch):
     monkeypatch.setattr(results, "ROOT", tmp_path)
+    (tmp_path / "conf" / "base").mkdir(parents=True)
+    (tmp_path / "conf" / "base" / "parameters_distill.yml").write_text(
+        "distill:\n  beta: 0.5\n  lambda: 2.0\n  spectral_on: output\n")
     for seed, scale in ((0, 1.0), (1, 1.1)):
         _fake_run(tmp_path, CONFIG, "ncep", seed, scale)
     # a run whose parameters changed since is not finished: it must not count
@@ -98,13 +101,21 @@ def test_document_from_finished_runs_states_ratios_targets_and_missing_datasets(
     (tmp_path / "data" / "08_reporting" / stale["dataset"] / "benchmark_run.json").write_text(
         json.dumps({"params_digest": "0ld", "seconds": 1.0}))
     assert results.finished(stale["dataset"], stale) is None
+    done = results.run_params(CONFIG, "ncep", 0)
+    assert results.finished(done["dataset"], done) is not None
+    (tmp_path / "conf" / "base" / "parameters_distill.yml").write_text("distill:\n  beta: 0.7\n")
+    assert results.finished(done["dataset"], done) is None  # a changed default: the run must be redone
+    (tmp_path / "conf" / "base" / "parameters_distill.yml").write_text(
+        "distill:\n  beta: 0.5\n  lambda: 2.0\n  spectral_on: output\n")
     out = tmp_path / "docs" / "results.md"
     monkeypatch.setattr(results.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": "abc1234\n"})())
     results.write_document(CONFIG, list(CONFIG["datasets"]), out)
     text = out.read_text()
     assert "Seeds 0, 1; compute 2.0 min" in text
+    assert "β = 0.5, λ = 2.0" in text and "L_spec on = output" in text  # the loss settings the runs had
     assert "| s2kd / feature_kd | 0.951 ± 0.000" in text  # 0.97 / 1.02 in both seeds
     assert "| s2kd / feature_kd <= 0.91 | 0.951 (missed) |" in text
+    assert "| ncep | 0.970 (2/2) | 0.951 (2/2) | 0.980 (2/2) | 0.970 (2/2) | 1.212 (0/2) |" in text
     assert "| student latency b1: teacher / student ≥ 5 | 6.00 (met) |" in text
     assert "## synthetic" in text and "No finished run yet." in text
     assert "teacher_multimodal / teacher_vision" in text
@@ -112,3 +123,13 @@ def test_document_from_finished_runs_states_ratios_targets_and_missing_datasets(
     summary = pd.read_csv(tmp_path / "docs" / "results" / "summary.csv")
     row = summary[(summary["model"] == "student_s2kd") & (summary["metric"] == "mse")].iloc[0]
     assert row["mean"] == pytest.approx(0.97 * 1.05) and row["n"] == 2
+
+
+@pytest.mark.parametrize(("changes", "words"), [
+    ([-1.0, -3.0, -6.0], "it grows with lead time"),
+    ([-6.0, -3.0, -1.0], "largest at lead 1 (-6.0 %)"),
+    ([0.5, -7.5, -6.3, -4.3], "largest at lead 2 (-7.5 %) and shrinks after it"),
+    ([0.5, 2.0, 0.0], "no better than the student at any lead"),
+])
+def test_lead_trend_reads_the_sign_and_the_slope(changes, words):
+    assert words in results.lead_trend(pd.Series(changes))
