@@ -102,7 +102,8 @@ def write_table(rows: pd.DataFrame, variants: dict, dataset: str) -> None:
                     change = 100 * (v.loc[common] / ref[base].loc[common] - 1)
                     cells[f"vs {base} (%)"] = f"{change.mean():+.1f}" if len(common) else "—"
             lines.append(cells)
-    table = pd.DataFrame(lines).fillna("—")
+    columns = ["variant", "method", "what", "val MSE", "seeds", "vs student (%)", "vs s2kd (%)"]
+    table = pd.DataFrame(lines).reindex(columns=columns).fillna("—")
     out = ROOT / "docs" / "experiments" / f"{dataset}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     text = (f"<!-- Written by `python benchmarks/experiments.py --dataset {dataset}`; validation split only. -->\n\n"
