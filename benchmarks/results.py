@@ -207,7 +207,7 @@ def lead_trend(changes: pd.Series) -> str:
     best = int(np.argmin(changes.to_numpy()))
     if best == len(changes) - 1:
         return "the gain is largest at the last lead: it grows with lead time here, as the paper claims."
-    return (f"the gain is largest at lead {best + 1} ({changes.iloc[best]:+.1f} %) and shrinks after it: it does "
+    return (f"the gain is largest at lead {best + 1} ({changes.iloc[best]:+.1f} %), smaller at later leads: it does "
             "not keep growing with lead time here.")
 
 
