@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
 from s2kd.data.windows import WindowDataset
@@ -90,6 +91,9 @@ def test_spectral_term_on_outputs_compares_forecasts_and_needs_no_projector():
     on_output = DistillationLoss(weights={"task": 1.0, "spec": 1.0}, targets=targets, student_d=scfg.d,
                                  teacher_d=tcfg.d, cutoff=0.2, alpha=3.0, spectral_on="output")
     assert on_output.projector is None  # nothing to project: forecasts share their shape
+    with pytest.raises(AssertionError, match="cached teacher targets"):
+        DistillationLoss(weights={"task": 1.0, "spec": 1.0}, targets=None, student_d=scfg.d, teacher_d=tcfg.d,
+                         spectral_on="output")
     expected = spectral_loss(out["y_hat"], targets.y_hat[rows], cutoff=0.2, w_low=1.0, w_high=3.0)
     torch.testing.assert_close(on_output(out, batch)["loss_spec"], expected)
     on_latent = DistillationLoss(weights={"task": 1.0, "spec": 1.0}, targets=targets, student_d=scfg.d,

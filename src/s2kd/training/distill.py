@@ -111,7 +111,7 @@ class DistillationLoss(nn.Module):
         assert spectral_on in SPECTRAL_ON, f"spectral_on must be one of {SPECTRAL_ON}, got {spectral_on!r}"
         self.spectral_on = spectral_on
         needs_latent = "sem" in self.composite.weights or ("spec" in self.composite.weights and spectral_on == "latent")
-        needs_teacher = needs_latent or "out" in self.composite.weights
+        needs_teacher = any(k in self.composite.weights for k in ("sem", "spec", "out"))
         assert targets is not None or not needs_teacher, "distillation terms need cached teacher targets"
         self.targets = targets  # a plain attribute: never in a checkpoint, never trained
         self.projector = projector if needs_latent else None
