@@ -15,16 +15,12 @@ goes to ``docs/experiments/<dataset>.md``.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import yaml
-
-from results import ROOT, digest, params_arg, run_params  # benchmarks/results.py
+from results import ROOT, digest, kedro_command, kedro_environ, run_params  # benchmarks/results.py
 
 from s2kd.reporting import markdown_table  # noqa: E402  (results puts src/ on the path)
 
@@ -35,13 +31,9 @@ def run_variant(config: dict, dataset: str, seed: int, methods: list[str], extra
     params = {k: v for k, v in params.items() if not k.startswith(("train_teacher.", "evaluate.", "ingest."))}
     params.update(extra)
     params["distill.methods"] = "+".join(methods)
-    env = config["datasets"][dataset].get("env")
-    cmd = [str(Path(sys.executable).with_name("kedro")), "run", *(["--env", env] if env else []),
-           "--pipeline", "distill", "--params", params_arg(params)]
-    environ = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1",
-               "MLFLOW_EXPERIMENT_NAME": "s2kd-experiments"}
+    cmd = kedro_command(config["datasets"][dataset].get("env"), ["distill"], params)
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=environ)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=kedro_environ("s2kd-experiments"))
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[1:])} failed:\n{(done.stdout + done.stderr)[-3000:]}")
     table = pd.read_csv(ROOT / "data" / "08_reporting" / params["dataset"] / "distill_validation.csv")

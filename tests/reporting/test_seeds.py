@@ -10,7 +10,14 @@ import pytest
 from PIL import Image
 
 from s2kd.reporting import seed_lead_curves
-from s2kd.reporting.seeds import efficiency_ratios, lead_table, mean_std_table, ratios, seed_summary, stack_seeds
+from s2kd.reporting.seeds import (
+    efficiency_ratios,
+    lead_table,
+    mean_std_table,
+    ratios,
+    seed_summary,
+    stack_seeds,
+)
 
 # value[model][seed] at lead 1; lead 2 is 1.5x, lead 0 the mean of both
 MSE = {"teacher_multimodal": [0.5, 0.7, 0.6], "student_student": [1.0, 2.0, 1.5], "student_s2kd": [0.9, 2.2, 1.2]}

@@ -1,7 +1,12 @@
 """The report of a run: tables, figures and the HTML/Markdown documents. Library code (no Kedro,
 no MLflow): pandas tables in, text and PNG bytes out."""
 
-from s2kd.reporting.figures import forecast_panels, lead_time_curves, power_spectra_figure, seed_lead_curves
+from s2kd.reporting.figures import (
+    forecast_panels,
+    lead_time_curves,
+    power_spectra_figure,
+    seed_lead_curves,
+)
 from s2kd.reporting.render import markdown_table, render_html, render_markdown
 from s2kd.reporting.tables import HEADLINE_METRICS, method_table, winner_lines, with_changes
 

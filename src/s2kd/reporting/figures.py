@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from s2kd.reporting.seeds import lead_changes  # noqa: E402
+
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
@@ -93,16 +95,15 @@ def seed_lead_curves(metrics: pd.DataFrame, models: Sequence[str], *, metric: st
     one line per model; and each model's mean per-seed % change against ``reference`` per lead."""
     rows = metrics[(metrics["metric"] == metric) & (metrics["lead"] > 0) & metrics["model"].isin(models)]
     stats = rows.groupby(["model", "lead"])["value"].agg(["mean", "std"]).reset_index()
-    per_seed = rows.pivot_table(index=["seed", "lead"], columns="model", values="value")
+    changes = lead_changes(rows, reference, metric=metric)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     for model in [m for m in models if m in set(stats["model"])]:
         s = stats[stats["model"] == model]
         line = ax.plot(s["lead"], s["mean"], label=model, **_style(model))[0]
         ax.fill_between(s["lead"], s["mean"] - s["std"].fillna(0), s["mean"] + s["std"].fillna(0),
                         color=line.get_color(), alpha=0.12)
-        if model != reference and reference in per_seed:
-            change = (100.0 * (per_seed[model] / per_seed[reference] - 1.0)).groupby(level="lead").mean()
-            ax2.plot(change.index, change.values, label=model, color=line.get_color(), **_style(model))
+        if model != reference and model in changes:
+            ax2.plot(changes.index, changes[model].values, label=model, color=line.get_color(), **_style(model))
     ax.set_title(f"{title} test {metric} (mean ± std over seeds)".strip())
     ax2.axhline(0.0, color="k", linewidth=0.8)
     ax2.set_title(f"% change of {metric} against {reference} (negative: better)")

@@ -27,7 +27,7 @@ def seed_summary(metrics: pd.DataFrame, names: Sequence[str], *, lead: int = 0) 
     at ``lead`` over seeds: columns ``model, role, metric, mean, std, n``, models in first-seen order."""
     rows = metrics[(metrics["lead"] == lead) & metrics["metric"].isin(names)]
     grouped = rows.groupby(["model", "role", "metric"], sort=False)["value"]
-    out = grouped.agg(mean="mean", std=lambda v: v.std(ddof=1) if len(v) > 1 else np.nan, n="count").reset_index()
+    out = grouped.agg(mean="mean", std="std", n="count").reset_index()  # pandas' std: ddof=1, NaN for one value
     order = {m: i for i, m in enumerate(names)}
     return out.sort_values("metric", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
@@ -61,9 +61,19 @@ def ratios(metrics: pd.DataFrame, numerator: str, denominators: Sequence[str], *
             continue
         r = (wide[numerator] / wide[den]).dropna()
         wins = int(((wide[numerator] > wide[den]) if better_high else (wide[numerator] < wide[den])).loc[r.index].sum())
-        out.append({"denominator": den, "mean": r.mean(), "std": r.std(ddof=1) if len(r) > 1 else np.nan,
+        out.append({"denominator": den, "mean": r.mean(), "std": r.std(),
                     "min": r.min(), "max": r.max(), "n": len(r), "wins": wins})
     return pd.DataFrame(out, columns=["denominator", "mean", "std", "min", "max", "n", "wins"])
+
+
+def lead_changes(metrics: pd.DataFrame, reference: str, *, metric: str = "mse") -> pd.DataFrame:
+    """Each model's % change of ``metric`` against ``reference`` within each seed, averaged over seeds:
+    one row per lead (> 0), one column per model (the reference's own column is all zeros)."""
+    rows = metrics[(metrics["metric"] == metric) & (metrics["lead"] > 0)]
+    per_seed = rows.pivot_table(index=["seed", "lead"], columns="model", values="value")
+    if reference not in per_seed:
+        return pd.DataFrame(index=pd.Index([], name="lead"))
+    return (100.0 * per_seed.div(per_seed[reference], axis=0) - 100.0).groupby(level="lead").mean()
 
 
 def lead_table(metrics: pd.DataFrame, models: Sequence[str], *, metric: str = "mse",
@@ -74,11 +84,10 @@ def lead_table(metrics: pd.DataFrame, models: Sequence[str], *, metric: str = "m
     table = rows.pivot_table(index="lead", columns="model", values="value", aggfunc="mean")
     table = table[[m for m in models if m in table.columns]]
     if reference is not None and reference in table.columns:
-        per_seed = rows.pivot_table(index=["seed", "lead"], columns="model", values="value")
+        changes = lead_changes(rows, reference, metric=metric)
         for m in table.columns.tolist():
             if m != reference:
-                change = 100.0 * (per_seed[m] / per_seed[reference] - 1.0)
-                table[f"{m} vs {reference} (%)"] = change.groupby(level="lead").mean()
+                table[f"{m} vs {reference} (%)"] = changes[m]
     table.columns.name = None
     return table.reset_index()
 
