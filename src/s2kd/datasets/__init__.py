@@ -4,7 +4,9 @@ from s2kd.datasets.model_set import ModelSetDataset
 from s2kd.datasets.netcdf import NetCDFDataset
 from s2kd.datasets.npz import NpzDataset
 from s2kd.datasets.secret import APIKeyDataset, Secret
+from s2kd.datasets.tables import CSVDataset, JSONDataset, ParquetDataset
 from s2kd.datasets.text import TextFileDataset
 from s2kd.datasets.torch_model import TorchModelDataset
 
-__all__ = ["APIKeyDataset", "ModelSetDataset", "NetCDFDataset", "NpzDataset", "Secret", "TextFileDataset", "TorchModelDataset"]
+__all__ = ["APIKeyDataset", "CSVDataset", "JSONDataset", "ModelSetDataset", "NetCDFDataset", "NpzDataset", "ParquetDataset",
+           "Secret", "TextFileDataset", "TorchModelDataset"]

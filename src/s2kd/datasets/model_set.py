@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 
+from s2kd.datasets.atomic import once_per_run, remove_stale_temporaries, temporary_name
 from s2kd.datasets.torch_model import check_model, read_model_file
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -60,9 +61,15 @@ class ModelSetDataset(AbstractVersionedDataset[dict[str, dict[str, Any]], dict[s
             if not NAME.match(str(name)):
                 raise DatasetError(f"model name {name!r} is not a usable file name: use letters, digits, _ . -")
             check_model(model)
-        folder = Path(str(self._get_save_path()))
+        with once_per_run() as writer:
+            if writer:
+                self._write(Path(str(self._get_save_path())), data)
+
+    @staticmethod
+    def _write(folder: Path, data: dict[str, dict[str, Any]]) -> None:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+        remove_stale_temporaries(folder)
+        tmp = temporary_name(folder)
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             tmp.mkdir()
