@@ -25,8 +25,9 @@ def compute_stats(series: xr.DataArray, train_frames: slice, *, method: str, whe
     """
     train = series.isel(time=train_frames)
     dims = ("time", "y", "x")
-    stats = {k: np.atleast_1d(np.asarray(getattr(train, k)(dims).values, dtype=float))
-             for k in ("mean", "std", "min", "max")}
+    # one pass over the training frames for all four (a lazy series is read once, chunk by chunk)
+    reduced = xr.Dataset({k: getattr(train, k)(dims) for k in ("mean", "std", "min", "max")}).compute()
+    stats = {k: np.atleast_1d(np.asarray(reduced[k].values, dtype=float)) for k in ("mean", "std", "min", "max")}
     offset, scale = (stats["mean"], stats["std"]) if method == "zscore" else (stats["min"], stats["max"] - stats["min"])
     channels = [str(c) for c in series["channel"].values]
     # constant up to float32 round-off: no scale to divide by

@@ -2,7 +2,8 @@
 
 Each check raises :class:`~s2kd.errors.InputError` naming the source, the problem and the fix:
 duplicate, unordered or irregular timestamps, gaps longer than allowed (shorter ones are filled by
-linear interpolation in time), infinities, and NaN beyond an allowed fraction (the rest is filled).
+linear interpolation in time between the frames either side, lazily), infinities, and NaN beyond an
+allowed fraction (the rest is filled).
 """
 
 from __future__ import annotations
@@ -66,6 +67,35 @@ def check_times(times: pd.DatetimeIndex, where: str, max_gap_steps: int) -> tupl
     return step, regular
 
 
+def fill_gaps(series: xr.DataArray, times: pd.DatetimeIndex, regular: pd.DatetimeIndex) -> xr.DataArray:
+    """The series on the regular time axis, each missing step linear in time between its two neighbours.
+
+    The recorded frames are kept as they are (NaN included, for the NaN rules); each gap gets
+    ``(1 - w) * before + w * after`` from the two recorded frames around it. A lazy series stays lazy
+    and is never gathered into one chunk: the recorded stretches keep their chunks and each gap
+    reads only its two neighbours, so filling costs no more memory than reading.
+    """
+    known = np.asarray(times.values, dtype="datetime64[ns]").astype(np.int64)
+    axis = np.asarray(regular.values, dtype="datetime64[ns]").astype(np.int64)
+    pos = np.searchsorted(axis, known)  # where each recorded step lies on the regular axis
+    pieces, start = [], 0
+    for i in np.flatnonzero(np.diff(pos) > 1):  # recorded step i is followed by a gap
+        pieces.append(series.isel(time=slice(start, i + 1)))
+        missing = slice(pos[i] + 1, pos[i + 1])
+        weight = (axis[missing] - known[i]) / (known[i + 1] - known[i])
+        w = xr.DataArray(weight.astype(series.dtype if series.dtype.kind == "f" else float), dims="time",
+                         coords={"time": regular[missing]})
+        before, after = series.isel(time=i, drop=True), series.isel(time=i + 1, drop=True)
+        pieces.append((before + (after - before) * w).transpose(*series.dims))
+        start = i + 1
+    pieces.append(series.isel(time=slice(start, None)))
+    out = xr.concat(pieces, dim="time", coords="minimal", compat="override", join="override")
+    if series.chunks is not None:  # gaps cut the time chunks; restore the source's size
+        out = out.chunk({"time": max(series.chunks[0])})
+    out.name, out.attrs = series.name, dict(series.attrs)
+    return out
+
+
 def validate_series(
     series: xr.DataArray, *, where: str, max_gap_steps: int = 0, max_nan_fraction: float = 0.0, nan_fill: float | None = None
 ) -> tuple[xr.DataArray, xr.DataArray, dict]:
@@ -87,10 +117,7 @@ def validate_series(
     filled = len(regular) - len(times)
     if filled:
         logger.warning("%s: filling %d missing time step(s) by linear interpolation", where, filled)
-        series = series.reindex(time=regular)
-        if series.chunks is not None:
-            series = series.chunk({"time": -1})
-        series = series.interpolate_na("time", method="linear")
+        series = fill_gaps(series, times, regular)
     finite, nan = np.isfinite(series), series.isnull()
     counts = xr.Dataset({"inf": (~finite & ~nan).sum(), "nan": nan.sum(), "valid": finite.mean(("time", "channel"))})
     with ProgressBar(minimum=10, dt=1.0, out=sys.stderr):  # shown only when the pass is long
