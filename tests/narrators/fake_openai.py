@@ -2,9 +2,10 @@
 
 ``FakeOpenAIServer`` runs a ``ThreadingHTTPServer`` on a free port in a daemon thread and answers
 ``POST /v1/chat/completions``. It records every request (JSON body, headers without
-``Authorization``, whether the bearer key was present and equal to the expected one), counts
-requests and the most requests in flight at once, and answers with a canned text (a function of the
-request) or an injected fault:
+``Authorization``, whether the bearer key was present and equal to the expected one, its arrival
+and answer times), counts requests and the most requests in flight at once (with a log of the
+in-flight count over time), and answers with a canned text (a function of the request) or an
+injected fault:
 
 - ``"429"``: HTTP 429 with ``Retry-After: 0``;
 - ``"500"``: HTTP 500;
@@ -102,8 +103,10 @@ class FakeOpenAIServer:
     Attributes:
         base_url: ``http://127.0.0.1:<port>/v1``.
         requests: one record per request: ``index``, ``body``, ``headers`` (no ``Authorization``),
-            ``auth_present``, ``auth_ok``, ``fault``, ``status``, ``time``.
+            ``auth_present``, ``auth_ok``, ``fault``, ``status``, ``time`` (arrival, ``time.monotonic()``),
+            ``end`` (when the answer was sent; ``None`` until then).
         max_in_flight: the most requests handled at once.
+        in_flight_log: ``(time.monotonic(), requests in flight)`` after every arrival and answer, in order.
         answered: requests answered with a narrative (HTTP 200 and a text).
     """
 
@@ -129,6 +132,7 @@ class FakeOpenAIServer:
         self.requests: list[dict[str, Any]] = []
         self.max_in_flight = 0
         self.in_flight = 0
+        self.in_flight_log: list[tuple[float, int]] = []
         self.answered = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -148,6 +152,11 @@ class FakeOpenAIServer:
         with self._lock:
             return [r["body"] for r in self.requests]
 
+    def arrivals(self) -> list[float]:
+        """The arrival time (``time.monotonic()``) of every request, in arrival order."""
+        with self._lock:
+            return [r["time"] for r in self.requests]
+
     def push(self, *faults: str | None) -> None:
         """Append scripted faults."""
         with self._lock:
@@ -159,10 +168,11 @@ class FakeOpenAIServer:
             fault = self.faults.popleft() if self.faults else None
             record = {"index": index, "body": body, "headers": headers, "auth_present": auth is not None,
                       "auth_ok": auth == f"Bearer {self.api_key}", "fault": fault, "status": None,
-                      "time": time.monotonic()}
+                      "time": time.monotonic(), "end": None}
             self.requests.append(record)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.in_flight_log.append((record["time"], self.in_flight))
         if fault is None and self.rule is not None:
             fault = self.rule(body, index)
             record["fault"] = fault
@@ -172,6 +182,8 @@ class FakeOpenAIServer:
         with self._lock:
             self.in_flight -= 1
             record["status"] = status
+            record["end"] = time.monotonic()
+            self.in_flight_log.append((record["end"], self.in_flight))
             if answered:
                 self.answered += 1
 

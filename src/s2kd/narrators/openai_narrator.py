@@ -11,9 +11,12 @@ moment it arrives, keyed by a hash of (image or diagnostics, full prompt text, m
 sends no request, so an interrupted run resumes without paying twice, while a changed prompt or
 model asks again.
 
-Requests run on a bounded thread pool with our own retries (tenacity: exponential backoff with
-jitter, ``Retry-After`` honoured up to ``backoff_max_s``) on 429, 5xx, timeouts, connection errors
-and malformed answers. Token usage and an estimated cost are logged and kept in ``stats``.
+Requests run on a bounded thread pool (``max_concurrency``), spaced evenly to at most
+``requests_per_minute`` HTTP requests a minute, retries included
+(:class:`~s2kd.narrators.ratelimit.RateLimiter`), with our own retries (tenacity: exponential
+backoff with jitter, ``Retry-After`` honoured up to ``backoff_max_s``) on 429, 5xx, timeouts,
+connection errors and malformed answers. Token usage and an estimated cost are logged and kept in
+``stats``.
 
 The API key never appears in logs (a filter scrubs it from the ``openai``/``httpx2``/``httpcore2``
 loggers too), in the cache, in :attr:`Narrative.error` or in raised exceptions.
@@ -27,9 +30,11 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -48,6 +53,7 @@ from tqdm.auto import tqdm
 from s2kd.errors import InputError, ParameterError
 from s2kd.narrators.base import MODES, Narrative, Narrator, SampleContext, text_hash
 from s2kd.narrators.cache import NarrativeCache
+from s2kd.narrators.ratelimit import RateLimiter
 from s2kd.narrators.render import render_targets, render_window, value_range
 
 logger = logging.getLogger(__name__)
@@ -285,6 +291,72 @@ def _retryable(exc: BaseException) -> bool:
     return False
 
 
+#: the options of the ``narrate.openai`` parameter group (the constructor's other arguments, ``mode``,
+#: ``api_key``, the prompts, ``describer`` and ``fallback``, come from elsewhere)
+OPTIONS = ("base_url", "model", "vision", "on_failure", "max_concurrency", "requests_per_minute", "timeout_s",
+           "max_attempts", "backoff_initial_s", "backoff_max_s", "temperature", "max_tokens", "price_per_1k_input",
+           "price_per_1k_output", "cache_dir", "show_progress", "channel", "dpi")
+#: the options without a default
+REQUIRED_OPTIONS = ("base_url", "model", "cache_dir")
+
+
+def _need(ok: bool, name: str, problem: str, fix: str) -> None:
+    if not ok:
+        raise ParameterError(f"narrate.openai.{name}", problem, fix)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Check the ``narrate.openai`` options; raise :class:`ParameterError` for the first bad one.
+
+    Checks each option's type and range, that none is unknown and that ``base_url``, ``model`` and
+    ``cache_dir`` are there. Needs neither the API key nor the prompts, so it can run before any
+    pipeline node; :class:`OpenAINarrator` runs it on its own arguments too.
+    """
+    if not isinstance(options, Mapping):
+        raise ParameterError("narrate.openai", f"is {type(options).__name__}, not a mapping",
+                             f"give the options as a mapping: {', '.join(OPTIONS)}")
+    unknown = sorted(str(k) for k in options if k not in OPTIONS)
+    if unknown:
+        raise ParameterError(f"narrate.openai.{unknown[0]}", "is not an option of the openai narrator",
+                             f"use only {', '.join(OPTIONS)}")
+    for key in REQUIRED_OPTIONS:
+        _need(key in options, key, "is missing", f"set narrate.openai.{key}")
+    o = dict(options)
+    model, base_url = o["model"], o["base_url"]
+    _need(isinstance(model, str) and bool(model.strip()), "model", f"is {model!r}", "name the endpoint's model")
+    _need(base_url is None or (isinstance(base_url, str) and base_url.startswith(("http://", "https://"))),
+          "base_url", f"is {base_url!r}", "give an http(s) URL such as http://localhost:8000/v1, or null")
+    cache_dir = o["cache_dir"]
+    _need((isinstance(cache_dir, str) and bool(cache_dir.strip())) or isinstance(cache_dir, PathLike), "cache_dir",
+          f"is {cache_dir!r}", "give a folder path")
+    if "on_failure" in o:
+        _need(o["on_failure"] in ON_FAILURE, "on_failure", f"is {o['on_failure']!r}", f"use one of {ON_FAILURE}")
+    for key in ("vision", "show_progress"):
+        if key in o:
+            _need(isinstance(o[key], bool), key, f"is {o[key]!r}", "use true or false")
+    for key, lo in (("max_concurrency", 1), ("max_attempts", 1), ("max_tokens", 1), ("dpi", 10), ("channel", 0)):
+        if key in o:
+            value = o[key]
+            _need(isinstance(value, int) and not isinstance(value, bool) and value >= lo, key,
+                  f"is {value!r}", f"use an integer >= {lo}")
+    for key in ("timeout_s", "backoff_max_s"):
+        if key in o:
+            _need(_is_number(o[key]) and o[key] > 0, key, f"is {o[key]!r}", "use a number > 0")
+    for key in ("backoff_initial_s", "temperature", "price_per_1k_input", "price_per_1k_output"):
+        if key in o:
+            _need(_is_number(o[key]) and o[key] >= 0, key, f"is {o[key]!r}", "use a number >= 0")
+    initial, longest = o.get("backoff_initial_s", 1.0), o.get("backoff_max_s", 30.0)
+    _need(initial <= longest, "backoff_initial_s", f"{initial} > backoff_max_s {longest}",
+          "make backoff_initial_s <= backoff_max_s")
+    rpm = o.get("requests_per_minute")
+    _need(rpm is None or (_is_number(rpm) and rpm > 0), "requests_per_minute", f"is {rpm!r}",
+          "use a number > 0 (the endpoint's requests-per-minute limit, or a bit under it), or null for no limit")
+
+
 class OpenAINarrator:
     """Narratives from an OpenAI-compatible chat-completions endpoint, cached on disk.
 
@@ -307,6 +379,9 @@ class OpenAINarrator:
         on_failure: ``raise`` (a :class:`NarrationError` after every sample was tried) or
             ``fallback``.
         max_concurrency: requests in flight at once (>= 1).
+        requests_per_minute: the most HTTP requests a minute, retries included, evenly spaced
+            (``60 / requests_per_minute`` seconds between two starts, shared by all workers: see
+            :class:`~s2kd.narrators.ratelimit.RateLimiter`); ``None``: no limit.
         timeout_s: per-request timeout (> 0).
         max_attempts: attempts per sample, the first included (>= 1).
         backoff_initial_s: first retry delay (>= 0); doubles each retry, plus jitter.
@@ -345,6 +420,7 @@ class OpenAINarrator:
         fallback: Narrator | None = None,
         on_failure: str = "raise",
         max_concurrency: int = 4,
+        requests_per_minute: float | None = None,
         timeout_s: float = 60.0,
         max_attempts: int = 5,
         backoff_initial_s: float = 1.0,
@@ -366,45 +442,32 @@ class OpenAINarrator:
         self._api_key = api_key
         _protect_loggers(api_key)
 
-        def need(ok: bool, name: str, problem: str, fix: str) -> None:
-            if not ok:
-                raise ParameterError(f"narrate.openai.{name}", problem, fix)
-
-        need(isinstance(model, str) and bool(model.strip()), "model", f"is {model!r}", "name the endpoint's model")
-        need(base_url is None or (isinstance(base_url, str) and base_url.startswith(("http://", "https://"))),
-             "base_url", f"is {base_url!r}", "give an http(s) URL such as http://localhost:8000/v1, or null")
-        need(mode in MODES, "mode", f"is {mode!r}", f"use one of {MODES}")
-        need(on_failure in ON_FAILURE, "on_failure", f"is {on_failure!r}", f"use one of {ON_FAILURE}")
-        need(on_failure != "fallback" or callable(getattr(fallback, "narrate", None)), "fallback",
-             "on_failure is 'fallback' but no fallback narrator was given", "give one, or set on_failure: raise")
-        need(bool(vision) or callable(getattr(describer, "describe", None)), "vision",
-             "is false but no describer was given (a model without vision needs the diagnostics as text)",
-             "give a describer, or set vision: true")
-        need(describer is None or callable(getattr(describer, "describe", None)), "describer",
-             "has no describe(sample) method", "pass the diagnostic narrator")
-        for key, value, lo in (("max_concurrency", max_concurrency, 1), ("max_attempts", max_attempts, 1),
-                               ("max_tokens", max_tokens, 1), ("dpi", dpi, 10), ("channel", channel, 0)):
-            need(isinstance(value, int) and not isinstance(value, bool) and value >= lo, key,
-                 f"is {value!r}", f"use an integer >= {lo}")
-        for key, value in (("timeout_s", timeout_s), ("backoff_max_s", backoff_max_s)):
-            need(isinstance(value, (int, float)) and value > 0, key, f"is {value!r}", "use a number > 0")
-        for key, value in (("backoff_initial_s", backoff_initial_s), ("temperature", temperature),
-                           ("price_per_1k_input", price_per_1k_input), ("price_per_1k_output", price_per_1k_output)):
-            need(isinstance(value, (int, float)) and value >= 0, key, f"is {value!r}", "use a number >= 0")
-        need(backoff_initial_s <= backoff_max_s, "backoff_initial_s", f"{backoff_initial_s} > backoff_max_s "
-             f"{backoff_max_s}", "make backoff_initial_s <= backoff_max_s")
-        need(isinstance(system_prompt, str), "system_prompt", f"is {type(system_prompt).__name__}", "give a string")
-        need(isinstance(user_prompt, str) and bool(user_prompt.strip()), "user_prompt", "is empty",
-             "give a template with {metadata}, {diagnostics} and {mode_instruction}")
+        check_options({"base_url": base_url, "model": model, "vision": vision, "on_failure": on_failure,
+                       "max_concurrency": max_concurrency, "requests_per_minute": requests_per_minute,
+                       "timeout_s": timeout_s, "max_attempts": max_attempts, "backoff_initial_s": backoff_initial_s,
+                       "backoff_max_s": backoff_max_s, "temperature": temperature, "max_tokens": max_tokens,
+                       "price_per_1k_input": price_per_1k_input, "price_per_1k_output": price_per_1k_output,
+                       "cache_dir": cache_dir, "show_progress": show_progress, "channel": channel, "dpi": dpi})
+        _need(mode in MODES, "mode", f"is {mode!r}", f"use one of {MODES}")
+        _need(on_failure != "fallback" or callable(getattr(fallback, "narrate", None)), "fallback",
+              "on_failure is 'fallback' but no fallback narrator was given", "give one, or set on_failure: raise")
+        _need(bool(vision) or callable(getattr(describer, "describe", None)), "vision",
+              "is false but no describer was given (a model without vision needs the diagnostics as text)",
+              "give a describer, or set vision: true")
+        _need(describer is None or callable(getattr(describer, "describe", None)), "describer",
+              "has no describe(sample) method", "pass the diagnostic narrator")
+        _need(isinstance(system_prompt, str), "system_prompt", f"is {type(system_prompt).__name__}", "give a string")
+        _need(isinstance(user_prompt, str) and bool(user_prompt.strip()), "user_prompt", "is empty",
+              "give a template with {metadata}, {diagnostics} and {mode_instruction}")
         try:
             user_prompt.format(metadata="", diagnostics="", mode_instruction="")
         except (KeyError, IndexError, ValueError) as exc:
             raise ParameterError("narrate.openai.user_prompt", f"is not a valid template ({type(exc).__name__}: "
                                  f"{exc})", "use only the fields {metadata}, {diagnostics} and {mode_instruction}; "
                                  "double literal braces as {{ }}") from None
-        need(bool(vision) or "{diagnostics}" in user_prompt, "user_prompt",
-             "has no {diagnostics} field but vision is false, so the model would see nothing of the frames",
-             "add {diagnostics} to the template")
+        _need(bool(vision) or "{diagnostics}" in user_prompt, "user_prompt",
+              "has no {diagnostics} field but vision is false, so the model would see nothing of the frames",
+              "add {diagnostics} to the template")
 
         self.base_url = base_url
         self.model = model
@@ -416,6 +479,7 @@ class OpenAINarrator:
         self.fallback = fallback
         self.on_failure = on_failure
         self.max_concurrency = max_concurrency
+        self.requests_per_minute = None if requests_per_minute is None else float(requests_per_minute)
         self.timeout_s = float(timeout_s)
         self.max_attempts = max_attempts
         self.backoff_initial_s = float(backoff_initial_s)
@@ -435,6 +499,7 @@ class OpenAINarrator:
         _protect_loggers(api_key)  # loggers the client created
         self._lock = threading.Lock()
         self._abort = threading.Event()
+        self._limiter = RateLimiter(requests_per_minute)
         self._backoff = wait_exponential_jitter(multiplier=self.backoff_initial_s or 1e-3, max=self.backoff_max_s,
                                                 jitter=max(self.backoff_initial_s, 1e-3))
         self.stats: dict[str, Any] = self._empty_stats()
@@ -525,7 +590,7 @@ class OpenAINarrator:
                     state.next_action.sleep if state.next_action else 0.0)
 
     def _attempt(self, req: _Request) -> tuple[str, int, int, str]:
-        if self._abort.is_set():
+        if not self._limiter.acquire(self._abort):  # every attempt, retries too, waits for its slot
             raise _Fatal("the run was stopped")
         self._count(requests=1)
         try:
