@@ -1,4 +1,10 @@
-"""MLflow tracking for every ``kedro run``, through a small hook of our own.
+"""The project's hooks: typed parameter checks before any node, and MLflow tracking of every run.
+
+``ParameterValidationHook`` builds every parameter group a run's nodes take (``params:distill``,
+...) with its typed class (:mod:`s2kd.pipelines.params`) before the first node runs, so a bad value
+stops the run with the parameter's name and allowed range, before any data is read or written.
+
+MLflow tracking for every ``kedro run`` goes through a small hook of our own.
 
 Why not kedro-mlflow: with kedro 1.x and mlflow 3.x it needs a sqlite URI set by hand, a pickle
 serialisation for torch models and flattened dict parameters, and it roughly doubled a run's
@@ -18,6 +24,8 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from s2kd.distributed import is_global_zero
+
 logger = logging.getLogger(__name__)
 
 MAX_PARAM_LENGTH = 6000
@@ -35,12 +43,47 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+class ParameterValidationHook:
+    """Checks the parameter groups a run will use before its first node (and before MLflow opens a run)."""
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        from s2kd.pipelines.params import PARAMETER_GROUPS, validate_parameters
+
+        names = sorted(n for n in pipeline.inputs() if n.startswith("params:")
+                       and n.removeprefix("params:") in PARAMETER_GROUPS)
+        validate_parameters({n.removeprefix("params:"): catalog.load(n) for n in names})
+
+
+class CatalogCheckHook:
+    """Refuses a run whose catalog lacks an entry the run reads or writes, before its first node.
+
+    Kedro would stop on a missing input itself, but a missing *output* entry silently becomes an
+    in-memory dataset: the run would train for hours and keep nothing. Every output the run leaves
+    behind must have an entry, except the ``*_metrics`` dicts, which go to MLflow.
+    """
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        from s2kd.errors import InputError
+
+        needed = [("reads", n) for n in sorted(pipeline.inputs()) if not n.startswith("params:") and n != "parameters"]
+        needed += [("writes", n) for n in sorted(pipeline.outputs()) if not n.endswith("_metrics")]
+        for verb, name in needed:
+            if name not in catalog:
+                fix = ("add the entry back to conf/base/catalog*.yml (or to your environment's catalog); "
+                       "`git diff conf/` shows what changed")
+                if verb == "reads":
+                    fix += "; if it is an in-memory hand-over between nodes, start the run at the node that makes it"
+                raise InputError(f"catalog entry '{name}'", f"is missing, and the run {verb} it", fix)
+
+
 class MlflowTrackingHook:
     """Opens an MLflow run around each pipeline run and logs the parameters nodes receive.
 
     Configured by ``conf/<env>/mlflow.yml`` (``enabled``, ``tracking_uri``, ``experiment_name``);
     the ``MLFLOW_TRACKING_URI`` and ``MLFLOW_EXPERIMENT_NAME`` environment variables, when set, win
-    over the file.
+    over the file. In a distributed (DDP) run only the global rank 0 tracks.
     """
 
     def __init__(self) -> None:
@@ -59,7 +102,7 @@ class MlflowTrackingHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        if not self._conf.get("enabled", True):
+        if not self._conf.get("enabled", True) or not is_global_zero():
             return
         import mlflow
 

@@ -2,9 +2,10 @@
 
 from kedro.config import OmegaConfigLoader
 
-from s2kd.hooks import MlflowTrackingHook
+from s2kd.hooks import CatalogCheckHook, MlflowTrackingHook, ParameterValidationHook
 
-HOOKS = (MlflowTrackingHook(),)
+# the catalog and the parameters are checked first (tryfirst), before MLflow opens a run
+HOOKS = (CatalogCheckHook(), ParameterValidationHook(), MlflowTrackingHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -41,7 +41,11 @@ def test_defaults_and_teachers():
     ({"batch_size": 0}, "distill.batch_size", ">= 1"),
     ({"lr": 0}, "distill.lr", "> 0"),
     ({"max_train_samples": 0}, "distill.max_train_samples", ">= 1"),
-    ({"max_epochs": 0}, "trainer.max_epochs", "at least 1"),
+    ({"max_epochs": 0}, "distill.max_epochs", ">= 1"),
+    ({"devices": 0}, "distill.devices", "count >= 1"),
+    ({"precision": "fp8"}, "distill.precision", "bf16-mixed"),
+    ({"max_epoch": 3}, "distill", "use only"),
+    ({"weight_decay": -1}, "distill.weight_decay", ">= 0"),
 ])
 def test_bad_values_name_the_parameter_and_the_fix(override, name, fix):
     with pytest.raises(ParameterError, match=name.replace(".", r"\.")) as err:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from s2kd.checks import choice, integer, known_keys, number
 from s2kd.data.normalisation import METHODS
 from s2kd.errors import ParameterError
 
@@ -28,36 +30,46 @@ class IngestParams:
     @classmethod
     def from_dict(cls, params: Mapping[str, Any]) -> IngestParams:
         """Build and check the parameters; raise :class:`ParameterError` on the first bad one."""
+        from s2kd.data.sources import SOURCES  # the registry imports every reader
+
+        known_keys(params, "ingest", {"source", "windows", "splits", "normalisation", "validation", *SOURCES})
         source = params.get("source")
-        if not isinstance(source, str):
-            raise ParameterError("ingest.source", f"is {source!r}", "set it to synthetic, xarray or st_grid_h5")
+        if not isinstance(source, str) or source not in SOURCES:
+            raise ParameterError("ingest.source", f"unknown source {source!r}", f"use one of {sorted(SOURCES)}")
+        options = dict(params.get(source) or {})
+        accepted = set(inspect.signature(SOURCES[source]).parameters)
+        bad = sorted(set(options) - accepted)
+        if bad:
+            raise ParameterError(f"ingest.{source}", f"unexpected keyword argument(s) {bad}",
+                                 f"use only {sorted(accepted)} (see the docstring of {SOURCES[source].__name__})")
         win = dict(params.get("windows") or {})
         val = dict(params.get("validation") or {})
         norm = dict(params.get("normalisation") or {})
-        fractions = {k: float(v) for k, v in dict(params.get("splits") or {"train": 0.7, "val": 0.15, "test": 0.15}).items()}
-        p = cls(
-            source=source,
-            source_options=dict(params.get(source) or {}),
-            t_in=_int(win.get("t_in", 4), "ingest.windows.t_in", 1),
-            t_out=_int(win.get("t_out", 4), "ingest.windows.t_out", 1),
-            stride=_int(win.get("stride", 1), "ingest.windows.stride", 1),
-            fractions=fractions,
-            normalisation=str(norm.get("method", "zscore")),
-            max_gap_steps=_int(val.get("max_gap_steps", 0), "ingest.validation.max_gap_steps", 0),
-            max_nan_fraction=float(val.get("max_nan_fraction", 0.0)),
-            nan_fill=None if val.get("nan_fill") is None else float(val["nan_fill"]),
-        )
-        if set(fractions) != {"train", "val", "test"} or min(fractions.values()) <= 0 or abs(sum(fractions.values()) - 1) > 1e-6:
+        known_keys(win, "ingest.windows", {"t_in", "t_out", "stride"})
+        known_keys(val, "ingest.validation", {"max_gap_steps", "max_nan_fraction", "nan_fill"})
+        known_keys(norm, "ingest.normalisation", {"method"})
+        splits = dict(params.get("splits") or {"train": 0.7, "val": 0.15, "test": 0.15})
+        fractions = {k: number(v, f"ingest.splits.{k}", low=0, high=1, low_open=True) for k, v in splits.items()}
+        if set(fractions) != {"train", "val", "test"} or abs(sum(fractions.values()) - 1) > 1e-6:
             raise ParameterError("ingest.splits", f"is {fractions}",
                                  "give positive fractions for train, val and test that sum to 1")
-        if p.normalisation not in METHODS:
-            raise ParameterError("ingest.normalisation.method", f"is {p.normalisation!r}", f"use one of {METHODS}")
-        if not 0.0 <= p.max_nan_fraction < 1.0:
-            raise ParameterError("ingest.validation.max_nan_fraction", f"is {p.max_nan_fraction}", "use a value in [0, 1)")
-        return p
+        nan_fill = val.get("nan_fill")
+        return cls(
+            source=source,
+            source_options=options,
+            t_in=integer(win.get("t_in", 4), "ingest.windows.t_in", 1),
+            t_out=integer(win.get("t_out", 4), "ingest.windows.t_out", 1),
+            stride=integer(win.get("stride", 1), "ingest.windows.stride", 1),
+            fractions=fractions,
+            normalisation=choice(norm.get("method", "zscore"), "ingest.normalisation.method", METHODS),
+            max_gap_steps=integer(val.get("max_gap_steps", 0), "ingest.validation.max_gap_steps", 0),
+            max_nan_fraction=_fraction(val.get("max_nan_fraction", 0.0)),
+            nan_fill=None if nan_fill is None else number(nan_fill, "ingest.validation.nan_fill"),
+        )
 
 
-def _int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ParameterError(name, f"is {value!r}", f"use an integer >= {minimum}")
-    return value
+def _fraction(value: Any) -> float:
+    v = number(value, "ingest.validation.max_nan_fraction", low=0)
+    if not v < 1:
+        raise ParameterError("ingest.validation.max_nan_fraction", f"is {v:g}", "use a value in [0, 1)")
+    return v

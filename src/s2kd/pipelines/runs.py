@@ -19,7 +19,9 @@ import pandas as pd
 import torch
 from torch import nn
 
+from s2kd.checks import PRECISIONS, choice, flag, integer, number
 from s2kd.data.windows import WindowDataset
+from s2kd.errors import ParameterError
 from s2kd.models import config_to_dict
 from s2kd.tracking import log_final, model_run
 from s2kd.training.data import TextWindowDataset, make_loaders
@@ -29,9 +31,28 @@ from s2kd.training.trainer import TrainerSettings, fit, make_trainer
 TRAINER_KEYS = {f.name for f in dataclasses.fields(TrainerSettings)}
 
 
-def trainer_settings(params: Mapping[str, Any]) -> tuple[TrainerSettings, dict[str, Any]]:
-    """The trainer settings found among a pipeline's parameters, and those options as a dict."""
+def trainer_settings(params: Mapping[str, Any], group: str = "trainer") -> tuple[TrainerSettings, dict[str, Any]]:
+    """The trainer settings found among a pipeline's parameters (checked, errors named
+    ``<group>.<key>``), and those options as a dict."""
     options = {k: v for k, v in params.items() if k in TRAINER_KEYS}
+    for key in ("max_epochs", "patience"):
+        if key not in options:
+            raise ParameterError(f"{group}.{key}", "is missing", f"set {group}.{key} (an integer)")
+    integer(options["max_epochs"], f"{group}.max_epochs", 1)
+    integer(options["patience"], f"{group}.patience", 0)
+    integer(options.get("seed", 0), f"{group}.seed", 0)
+    integer(options.get("num_nodes", 1), f"{group}.num_nodes", 1)
+    number(options.get("gradient_clip_val", 1.0), f"{group}.gradient_clip_val", low=0)
+    flag(options.get("enable_progress_bar", True), f"{group}.enable_progress_bar")
+    devices = options.get("devices", 1)
+    ok = (devices == "auto" or (isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1)
+          or (isinstance(devices, list) and devices and all(isinstance(d, int) and d >= 0 for d in devices)))
+    if not ok:
+        raise ParameterError(f"{group}.devices", f"is {devices!r}", "use a count >= 1, a list of device ids, or auto")
+    for key in ("accelerator", "strategy"):
+        if not isinstance(options.get(key, "auto"), str):
+            raise ParameterError(f"{group}.{key}", f"is {options[key]!r}", "use a name such as cpu, gpu, auto, ddp")
+    choice(str(options.get("precision", "32-true")), f"{group}.precision", PRECISIONS)
     return TrainerSettings(**options), options
 
 

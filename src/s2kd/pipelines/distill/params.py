@@ -7,15 +7,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from s2kd.checks import choice, flag, integer, known_keys, number, optional_int, positive
 from s2kd.errors import ParameterError
 from s2kd.losses.semantic import KINDS as SEMANTIC_KINDS
 from s2kd.models.presets import PRESETS
 from s2kd.models.projector import PROJECTOR_KINDS
 from s2kd.models.student import BACKBONES, StudentConfig
-from s2kd.pipelines.runs import TRAINER_KEYS
+from s2kd.pipelines.runs import TRAINER_KEYS, trainer_settings
 from s2kd.training.distill import SPECTRAL_ON
 from s2kd.training.methods import METHODS, method_list
 from s2kd.training.trainer import TrainerSettings
+
+#: every key of the distill group some code reads
+ALLOWED_KEYS = TRAINER_KEYS | {
+    "methods", "beta", "lambda", "gamma", "alpha", "cutoff", "semantic", "amplitude_only", "spectral_on", "projector",
+    "backbone", "preset", "student", "batch_size", "lr", "weight_decay", "max_train_samples", "max_val_samples",
+    "cache_batch_size", "checkpoint_dir", "dataset"}
 
 
 @dataclass(frozen=True)
@@ -59,71 +66,34 @@ class DistillParams:
             raise ParameterError("distill.methods", f"unknown method(s) {unknown}", f"use any of {sorted(METHODS)}")
         if len(set(methods)) != len(methods):
             raise ParameterError("distill.methods", f"lists a method twice: {list(methods)}", "list each method once")
-        weights = {}
-        for key in ("beta", "lambda", "gamma", "alpha"):
-            weights[key] = _number(params.get(key, 1.0), f"distill.{key}")
-            if weights[key] < 0:
-                raise ParameterError(f"distill.{key}", f"is {weights[key]}", "use a weight >= 0")
-        cutoff = _number(params.get("cutoff", 0.25), "distill.cutoff")
-        if not 0 < cutoff <= 0.5:
-            raise ParameterError("distill.cutoff", f"is {cutoff}", "use a radial frequency r_c in (0, 0.5] cycles/sample")
-        backbone = _choice(params.get("backbone", "simvp"), "distill.backbone", list(BACKBONES))
-        preset = _choice(params.get("preset", "small"), "distill.preset", sorted(PRESETS))
-        projector = _choice(params.get("projector", "conv1x1"), "distill.projector", list(PROJECTOR_KINDS))
-        semantic = _choice(params.get("semantic", "mse"), "distill.semantic", list(SEMANTIC_KINDS))
-        spectral_on = _choice(params.get("spectral_on", "latent"), "distill.spectral_on", list(SPECTRAL_ON))
+        weights = {key: number(params.get(key, 1.0), f"distill.{key}", low=0) for key in ("beta", "lambda", "gamma", "alpha")}
+        cutoff = number(params.get("cutoff", 0.25), "distill.cutoff", low=0, high=0.5, low_open=True)
+        backbone = choice(params.get("backbone", "simvp"), "distill.backbone", list(BACKBONES))
+        preset = choice(params.get("preset", "small"), "distill.preset", sorted(PRESETS))
+        projector = choice(params.get("projector", "conv1x1"), "distill.projector", list(PROJECTOR_KINDS))
+        semantic = choice(params.get("semantic", "mse"), "distill.semantic", list(SEMANTIC_KINDS))
+        spectral_on = choice(params.get("spectral_on", "latent"), "distill.spectral_on", list(SPECTRAL_ON))
         student = dict(params.get("student") or {})
         bad = set(student) - {f.name for f in dataclasses.fields(StudentConfig)}
         if bad:
             raise ParameterError("distill.student", f"unknown option(s) {sorted(bad)}", "use fields of StudentConfig")
         if "checkpoint_dir" not in params:
             raise ParameterError("distill.checkpoint_dir", "is missing", "name a folder for the training checkpoints")
-        try:
-            trainer = TrainerSettings(**{k: v for k, v in params.items() if k in TRAINER_KEYS})
-        except TypeError as exc:  # a required trainer key missing
-            raise ParameterError("distill.max_epochs", str(exc), "set max_epochs and patience") from exc
+        known_keys(params, "distill", ALLOWED_KEYS)
+        trainer, _ = trainer_settings(params, "distill")
         return cls(
             methods=tuple(methods), trainer=trainer, checkpoint_dir=str(params["checkpoint_dir"]), backbone=backbone,
             preset=preset, student=student, projector=projector, beta=weights["beta"], lam=weights["lambda"],
             gamma=weights["gamma"], alpha=weights["alpha"], cutoff=cutoff, semantic=semantic,
-            amplitude_only=bool(params.get("amplitude_only", False)), spectral_on=spectral_on,
-            batch_size=_int(params.get("batch_size", 16), "distill.batch_size", 1),
-            lr=_positive(params.get("lr", 2e-3), "distill.lr"),
-            weight_decay=_number(params.get("weight_decay", 1e-4), "distill.weight_decay"),
-            max_train_samples=_optional_int(params.get("max_train_samples"), "distill.max_train_samples"),
-            max_val_samples=_optional_int(params.get("max_val_samples"), "distill.max_val_samples"),
-            cache_batch_size=_int(params.get("cache_batch_size", 64), "distill.cache_batch_size", 1),
+            amplitude_only=flag(params.get("amplitude_only", False), "distill.amplitude_only"), spectral_on=spectral_on,
+            batch_size=integer(params.get("batch_size", 16), "distill.batch_size", 1),
+            lr=positive(params.get("lr", 2e-3), "distill.lr"),
+            weight_decay=number(params.get("weight_decay", 1e-4), "distill.weight_decay", low=0),
+            max_train_samples=optional_int(params.get("max_train_samples"), "distill.max_train_samples"),
+            max_val_samples=optional_int(params.get("max_val_samples"), "distill.max_val_samples"),
+            cache_batch_size=integer(params.get("cache_batch_size", 64), "distill.cache_batch_size", 1),
         )
 
     def teachers(self) -> list[str]:
         """The teachers the requested methods learn from (``multimodal``, ``vision``, ``shuffled``)."""
         return sorted({METHODS[m].teacher for m in self.methods if METHODS[m].teacher is not None})
-
-
-def _choice(value: Any, name: str, options: list[str]) -> str:
-    if value not in options:
-        raise ParameterError(name, f"is {value!r}", f"use one of {options}")
-    return value
-
-
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ParameterError(name, f"is {value!r}", "use a number")
-    return float(value)
-
-
-def _positive(value: Any, name: str) -> float:
-    number = _number(value, name)
-    if not number > 0:
-        raise ParameterError(name, f"is {number}", "use a number > 0")
-    return number
-
-
-def _int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ParameterError(name, f"is {value!r}", f"use an integer >= {minimum}")
-    return value
-
-
-def _optional_int(value: Any, name: str) -> int | None:
-    return None if value is None else _int(value, name, 1)

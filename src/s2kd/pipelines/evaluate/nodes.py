@@ -4,6 +4,7 @@ spectra and a few forecasts kept for the report."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -14,10 +15,11 @@ import xarray as xr
 
 from s2kd.data.climatology import climatology_at, fit_climatology
 from s2kd.data.splits import split_frames
-from s2kd.errors import InputError, ParameterError
+from s2kd.errors import InputError
 from s2kd.metrics import ForecastSet, grid_weights, radial_power_spectrum, score_forecast
 from s2kd.metrics.forecast import measure_efficiency, model_inputs, predict
 from s2kd.models import build_model
+from s2kd.pipelines.evaluate.params import EvaluateParams
 from s2kd.pipelines.runs import subsample, window_dataset
 from s2kd.pipelines.train_teacher.nodes import teacher_embeddings
 from s2kd.tracking import log_to_run
@@ -36,17 +38,6 @@ def collect_models(teacher_multimodal: dict[str, Any], teacher_vision: dict[str,
     return models
 
 
-def _check(params: dict[str, Any]) -> dict[str, Any]:
-    p = {"batch_size": 64, "max_test_samples": None, "latency_batch_sizes": [1, 32], "latency_warmup": 3,
-         "latency_repeats": 20, "panel_samples": 3, "progress": True} | dict(params or {})
-    for key in ("batch_size", "latency_warmup", "latency_repeats", "panel_samples"):
-        if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < (0 if key in ("latency_warmup", "panel_samples") else 1):
-            raise ParameterError(f"evaluate.{key}", f"is {p[key]!r}", "use a positive integer")
-    if not p["latency_batch_sizes"] or any(not isinstance(b, int) or b < 1 for b in p["latency_batch_sizes"]):
-        raise ParameterError("evaluate.latency_batch_sizes", f"is {p['latency_batch_sizes']!r}", "list batch sizes >= 1")
-    return p
-
-
 def evaluate_models(
     series: xr.Dataset, sample_index: pd.DataFrame, normalisation_stats: dict[str, Any],
     narrative_embeddings: dict[str, Any] | None, teacher_multimodal: dict[str, Any], teacher_vision: dict[str, Any],
@@ -63,7 +54,7 @@ def evaluate_models(
         pipeline's MLflow run. Each model's own MLflow run (``meta["mlflow_run_id"]``) gets its
         ``test_*`` metrics and efficiency.
     """
-    p = _check(params)
+    p = dataclasses.asdict(EvaluateParams.from_dict(params))
     t_in, t_out = int(normalisation_stats["t_in"]), int(normalisation_stats["t_out"])
     test_rows = subsample(sample_index, "test", p["max_test_samples"])
     if test_rows.empty:

@@ -14,10 +14,11 @@ from s2kd.data.climatology import fit_climatology
 from s2kd.data.normalisation import denormalise
 from s2kd.data.splits import split_frames
 from s2kd.datasets.secret import Secret
-from s2kd.errors import InputError, ParameterError
+from s2kd.errors import InputError
 from s2kd.narrators.embedding import MODEL_NAME, embed_texts, shuffle_within_splits
 from s2kd.narrators.registry import build_narrator
 from s2kd.narrators.run import grid_of, narrate_index
+from s2kd.pipelines.narrate.params import NarrateParams
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,9 @@ def write_narratives(
         ``(narratives, narration_metrics)``.
     """
     start = time.perf_counter()
-    name, mode = params.get("narrator", "diagnostic"), params.get("mode", "context")
-    narrator = build_narrator(name, params.get(name) or {}, mode=mode, api_key=api_key.get(),
+    p = NarrateParams.from_dict(params)
+    name, mode = p.narrator, p.mode
+    narrator = build_narrator(name, p.options, mode=mode, api_key=api_key.get(),
                               system_prompt=system_prompt, user_prompt=user_prompt)
     t_in, t_out = int(normalisation_stats["t_in"]), int(normalisation_stats["t_out"])
     if set(sample_metadata["sample_id"]) != set(sample_index["sample_id"]):
@@ -58,7 +60,7 @@ def write_narratives(
     climatology = fit_climatology(physical, split_frames(sample_index, "train", t_in + t_out)).compute()
     table = narrate_index(narrator, physical, sample_index, sample_metadata, grid=grid_of(series["series"], normalisation_stats),
                           climatology=climatology, t_in=t_in, t_out=t_out, mode=mode,
-                          chunk_size=int(params.get("chunk_size", 256)))
+                          chunk_size=p.chunk_size)
     stats = dict(getattr(narrator, "stats", {}) or {})
     metrics = {
         "narratives": float(len(table)),
@@ -91,7 +93,7 @@ def embed_narratives(narratives: pd.DataFrame, sample_index: pd.DataFrame, param
     Returns:
         ``{"sample_id", "tokens" (N, L, 384) float16, "mask" (N, L) bool, "meta"}``.
     """
-    emb = dict(params.get("embedding") or {})
+    p = NarrateParams.from_dict(params)
     ids = sample_index["sample_id"].to_numpy()
     table = narratives.set_index("sample_id")
     missing = np.setdiff1d(ids, table.index.to_numpy())
@@ -102,12 +104,9 @@ def embed_narratives(narratives: pd.DataFrame, sample_index: pd.DataFrame, param
             f"{len(extra)} narrative(s) for unknown samples, e.g. {(list(missing) + list(extra))[:3]})",
             "rerun `kedro run --pipeline narrate` after `ingest`",
         )
-    max_length = int(emb.get("max_length", 96))
-    if not 8 <= max_length <= 256:
-        raise ParameterError("narrate.embedding.max_length", f"is {max_length}", "use 8..256 tokens (MiniLM's limit is 256)")
+    max_length, shuffle, seed = p.max_length, p.shuffle, p.shuffle_seed
     texts = table.loc[ids, "text"].tolist()
-    tokens, mask = embed_texts(texts, max_length=max_length, batch_size=int(emb.get("batch_size", 64)))
-    shuffle, seed = bool(emb.get("shuffle", False)), int(emb.get("shuffle_seed", 0))
+    tokens, mask = embed_texts(texts, max_length=max_length, batch_size=p.embedding_batch_size)
     if shuffle:
         perm = shuffle_within_splits(sample_index["split"].to_numpy(), seed)
         tokens, mask = tokens[perm], mask[perm]
