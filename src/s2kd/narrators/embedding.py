@@ -10,15 +10,38 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
+
+from s2kd.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
+
+
+def check_embeddings(embeddings: Mapping[str, Any], where: str = "narrative_embeddings") -> None:
+    """Refuse token embeddings another text encoder made (an old file, one copied from elsewhere).
+
+    A teacher's text adapter reads 384-wide MiniLM tokens; embeddings of another model are either
+    the wrong width (a crash deep in a forward pass) or, worse, the right width and silently wrong.
+
+    Raises:
+        InputError: naming the model that made them and how to remake them.
+    """
+    meta = embeddings.get("meta") or {}
+    model = meta.get("model")
+    if model != MODEL_NAME:
+        raise InputError(where, f"were made by text encoder {model!r}, not the project's {MODEL_NAME!r}",
+                         "rerun `kedro run --pipeline narrate` to embed the narratives again")
+    width = int(np.shape(embeddings["tokens"])[-1])
+    if width != EMBEDDING_DIM:
+        raise InputError(where, f"are {width} wide, {MODEL_NAME} gives {EMBEDDING_DIM}",
+                         "rerun `kedro run --pipeline narrate` to embed the narratives again")
 
 
 @lru_cache(maxsize=2)

@@ -17,7 +17,7 @@ from s2kd.errors import InputError, ParameterError
 from s2kd.models import build_model, config_to_dict
 from s2kd.models.blocks import count_parameters
 from s2kd.models.presets import preset_configs
-from s2kd.narrators.embedding import shuffle_within_splits
+from s2kd.narrators.embedding import check_embeddings, shuffle_within_splits
 from s2kd.pipelines.runs import (
     fingerprint,
     model_payload,
@@ -26,6 +26,7 @@ from s2kd.pipelines.runs import (
     trainer_settings,
     window_dataset,
 )
+from s2kd.pipelines.train_teacher.params import TeacherParams
 from s2kd.training.methods import method_list
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def teacher_embeddings(embeddings: dict[str, Any] | None, index: pd.DataFrame, m
     (``meta["text_shuffle_seed"]``)."""
     if embeddings is None:
         return None
+    check_embeddings(embeddings)
     seed = meta.get("text_shuffle_seed")
     return _embeddings(embeddings, index, shuffle=seed is not None, seed=int(seed or 0))
 
@@ -70,6 +72,7 @@ def train_teacher(
         ``(model, summary)``: the model as ``{"kind", "config", "state_dict", "meta"}`` and a row for
         the validation table.
     """
+    TeacherParams.from_dict(params)  # every parameter checked before any work
     t_in, t_out = int(normalisation_stats["t_in"]), int(normalisation_stats["t_out"])
     teacher_cfg, _ = preset_configs(params.get("preset", "small"), in_channels=len(normalisation_stats["channels"]),
                                     t_in=t_in, t_out=t_out)
@@ -78,12 +81,14 @@ def train_teacher(
     if bad:
         raise ParameterError("train_teacher.teacher", f"unknown option(s) {sorted(bad)}", "use fields of TeacherConfig")
     config = dataclasses.replace(teacher_cfg, **overrides, use_text=use_text)
-    settings, trainer_opts = trainer_settings(params)
+    settings, trainer_opts = trainer_settings(params, "train_teacher")
     values = np.asarray(series["series"].values, dtype=np.float32)  # (time, C, H, W) in memory for speed
     train_rows = subsample(sample_index, "train", params.get("max_train_samples"))
     val_rows = subsample(sample_index, "val", params.get("max_val_samples"))
     if use_text and embeddings is None:
         raise InputError("narrative_embeddings", "are missing", "run `kedro run --pipeline narrate` first")
+    if use_text:
+        check_embeddings(embeddings)
     seed = int(params.get("seed", 0))
     emb = _embeddings(embeddings, sample_index, shuffle=shuffle_text, seed=seed) if use_text else None
     torch.manual_seed(settings.seed)
@@ -125,10 +130,11 @@ def train_vision_teacher(series, sample_index, normalisation_stats, params):
 
 
 def train_ablation_teachers(series, sample_index, normalisation_stats, narrative_embeddings, params,
-                            distill_params) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+                            distill_params, after: Any = None) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """The teachers only an ablation needs, trained when ``distill.methods`` asks for that ablation:
     ``teacher_shuffled`` (narratives shuffled across the samples of each split) for
-    ``s2kd_shuffled_text``. Returns ``({name: model}, [summary, ...])``, both empty when none is asked."""
+    ``s2kd_shuffled_text``. Returns ``({name: model}, [summary, ...])``, both empty when none is asked.
+    ``after`` (the multimodal teacher's summary, unused) only orders this node after that one."""
     methods = method_list((distill_params or {}).get("methods"))
     if "s2kd_shuffled_text" not in methods:
         return {}, []
