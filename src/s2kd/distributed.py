@@ -17,12 +17,15 @@ import sys
 
 def global_rank() -> int:
     """This process's global rank: the process group's when one is up, else from the environment
-    (``RANK``, or ``NODE_RANK``/``GROUP_RANK`` and ``LOCAL_RANK`` as Lightning sets them), else 0."""
+    (``RANK`` of torchrun, ``SLURM_PROCID`` of a multi-task srun, or ``NODE_RANK``/``GROUP_RANK`` and
+    ``LOCAL_RANK`` as Lightning's launcher sets them), else 0."""
     dist = _dist()
     if dist is not None:
         return int(dist.get_rank())
-    if "RANK" in os.environ:
+    if "RANK" in os.environ:  # torchrun, torch.distributed.launch
         return int(os.environ["RANK"])
+    if int(os.environ.get("SLURM_NTASKS", 1)) > 1 and "SLURM_PROCID" in os.environ:  # srun
+        return int(os.environ["SLURM_PROCID"])
     node = int(os.environ.get("NODE_RANK", os.environ.get("GROUP_RANK", 0)))
     local = int(os.environ.get("LOCAL_RANK", 0))
     if node == 0:
