@@ -8,6 +8,7 @@ import copy
 import io
 from html.parser import HTMLParser
 
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -26,9 +27,8 @@ TINY_TRAIN = {"preset": "tiny", "max_epochs": 1, "max_train_samples": 32, "max_v
 METHODS = ["student", "feature_kd", "s2kd"]
 
 
-@pytest.fixture(scope="module")
-def evaluated(tmp_path_factory):
-    root = tmp_path_factory.mktemp("evaluate")
+def _run_everything(root):
+    """ingest -> report on the tiny preset, every output under ``root``; returns the catalog."""
     catalog, params = tmp_catalog(load_conf(None), root)
     ingest = copy.deepcopy(params["ingest"])
     ingest["synthetic"].update(TINY_DATA)
@@ -39,7 +39,27 @@ def evaluated(tmp_path_factory):
                                                         "panel_samples": 2}
     run(ingest_pipeline() + narrate_pipeline() + train_teacher_pipeline() + distill_pipeline() + evaluate_pipeline()
         + report_pipeline(), catalog)
-    return root, catalog
+    return catalog
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evaluate")
+    return root, _run_everything(root)
+
+
+def test_the_same_seed_gives_bit_identical_metrics(evaluated, tmp_path):
+    """Determinism on CPU: the whole chain again, from scratch in another folder (no checkpoint to resume),
+    gives the same narratives, the same validation losses and bit-identical test metrics."""
+    _, first = evaluated
+    second = _run_everything(tmp_path)
+    pd.testing.assert_frame_equal(first.load("narratives"), second.load("narratives"), check_exact=True)
+    for name in ("teacher_validation", "distill_validation"):
+        a, b = first.load(name), second.load(name)
+        assert a["best_val_mse"].tolist() == b["best_val_mse"].tolist(), name
+    a, b = first.load("metrics_table"), second.load("metrics_table")
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert len(a) > 100 and a["value"].notna().all()
 
 
 def test_every_model_gets_every_metric_per_lead_and_averaged(evaluated):
