@@ -102,7 +102,7 @@ def test_a_repeated_run_resumes_every_student_instead_of_retraining(distilled):
 @pytest.mark.parametrize(("override", "name"), [
     ({"beta": -0.1}, "distill.beta"), ({"cutoff": 0.0}, "distill.cutoff"), ({"cutoff": 0.7}, "distill.cutoff"),
     ({"methods": ["s2kd", "fitnets"]}, "distill.methods"), ({"backbone": "resnet"}, "distill.backbone"),
-    ({"projector": "deep"}, "distill.projector"), ({"max_epochs": 0}, "trainer.max_epochs"),
+    ({"projector": "deep"}, "distill.projector"), ({"max_epochs": 0}, "distill.max_epochs"),
 ])
 def test_bad_parameters_fail_before_any_training(distilled, tmp_path, override, name):
     root = distilled[0]
