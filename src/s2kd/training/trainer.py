@@ -11,8 +11,10 @@ and it continues from ``last.ckpt`` (optimiser, schedule, early-stopping state a
 included); rerun it after the run has finished and it trains nothing and returns the same summary.
 
 A ``last.ckpt`` that cannot be read (truncated or corrupt) is an error, never silently replaced by a
-run from scratch: the message names the file and says to delete it to restart. (Checkpoints are
-written atomically by Lightning, so this only happens when a file was damaged after it was written.)
+run from scratch: the message names the file and says to delete it to restart. (Lightning writes
+checkpoints through an fsspec transaction: a temporary file moved into place, atomic when the system
+temp folder is on the checkpoints' filesystem, a copy otherwise; so this happens after a kill during
+such a copy, or when a file was damaged after it was written.)
 """
 
 from __future__ import annotations
