@@ -12,8 +12,6 @@ from typing import Any
 
 from s2kd.errors import ParameterError
 
-PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "transformer-engine")
-
 
 def choice(value: Any, name: str, options: Sequence[Any]) -> Any:
     if value not in options:

@@ -19,7 +19,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-from s2kd.checks import PRECISIONS, choice, flag, integer, number
 from s2kd.data.windows import WindowDataset
 from s2kd.errors import ParameterError
 from s2kd.models import config_to_dict
@@ -32,28 +31,16 @@ TRAINER_KEYS = {f.name for f in dataclasses.fields(TrainerSettings)}
 
 
 def trainer_settings(params: Mapping[str, Any], group: str = "trainer") -> tuple[TrainerSettings, dict[str, Any]]:
-    """The trainer settings found among a pipeline's parameters (checked, errors named
-    ``<group>.<key>``), and those options as a dict."""
+    """The trainer settings found among a pipeline's parameters (checked by :class:`TrainerSettings`,
+    errors named ``<group>.<key>``), and those options as a dict."""
     options = {k: v for k, v in params.items() if k in TRAINER_KEYS}
     for key in ("max_epochs", "patience"):
         if key not in options:
             raise ParameterError(f"{group}.{key}", "is missing", f"set {group}.{key} (an integer)")
-    integer(options["max_epochs"], f"{group}.max_epochs", 1)
-    integer(options["patience"], f"{group}.patience", 0)
-    integer(options.get("seed", 0), f"{group}.seed", 0)
-    integer(options.get("num_nodes", 1), f"{group}.num_nodes", 1)
-    number(options.get("gradient_clip_val", 1.0), f"{group}.gradient_clip_val", low=0)
-    flag(options.get("enable_progress_bar", True), f"{group}.enable_progress_bar")
-    devices = options.get("devices", 1)
-    ok = (devices == "auto" or (isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1)
-          or (isinstance(devices, list) and devices and all(isinstance(d, int) and d >= 0 for d in devices)))
-    if not ok:
-        raise ParameterError(f"{group}.devices", f"is {devices!r}", "use a count >= 1, a list of device ids, or auto")
-    for key in ("accelerator", "strategy"):
-        if not isinstance(options.get(key, "auto"), str):
-            raise ParameterError(f"{group}.{key}", f"is {options[key]!r}", "use a name such as cpu, gpu, auto, ddp")
-    choice(str(options.get("precision", "32-true")), f"{group}.precision", PRECISIONS)
-    return TrainerSettings(**options), options
+    try:
+        return TrainerSettings(**options), options
+    except ParameterError as exc:  # the library names the key trainer.<key>; say which group holds it
+        raise ParameterError(exc.where.replace("trainer.", f"{group}.", 1), exc.problem, exc.fix) from None
 
 
 def subsample(index: pd.DataFrame, split: str, limit: int | None) -> pd.DataFrame:

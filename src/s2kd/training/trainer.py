@@ -32,12 +32,15 @@ import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from torch.utils.data import DataLoader
 
+from s2kd.checks import choice, flag, integer, number
 from s2kd.errors import InputError, ParameterError
 from s2kd.training.callbacks import EpochMetricsCollector, FiniteLossCallback
 
 logger = logging.getLogger(__name__)
 
 MONITOR = "val_mse"
+#: Lightning's precision settings
+PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "transformer-engine")
 LAST_CHECKPOINT = "last.ckpt"
 
 
@@ -78,13 +81,21 @@ class TrainerSettings:
     log_every_n_steps: int = 10
 
     def __post_init__(self) -> None:
-        if int(self.max_epochs) < 1:
-            raise ParameterError("trainer.max_epochs", f"is {self.max_epochs}", fix="use at least 1 epoch")
-        if int(self.patience) < 0:
-            raise ParameterError("trainer.patience", f"is {self.patience}", fix="use 0 or more epochs")
-        if not self.gradient_clip_val >= 0:
-            raise ParameterError("trainer.gradient_clip_val", f"is {self.gradient_clip_val}",
-                                 fix="use a norm >= 0 (0 switches clipping off)")
+        integer(self.max_epochs, "trainer.max_epochs", 1)
+        integer(self.patience, "trainer.patience", 0)
+        integer(self.seed, "trainer.seed", 0)
+        integer(self.num_nodes, "trainer.num_nodes", 1)
+        number(self.gradient_clip_val, "trainer.gradient_clip_val", low=0)
+        flag(self.enable_progress_bar, "trainer.enable_progress_bar")
+        d = self.devices
+        if not (d == "auto" or (isinstance(d, int) and not isinstance(d, bool) and d >= 1)
+                or (isinstance(d, list) and d and all(isinstance(i, int) and i >= 0 for i in d))):
+            raise ParameterError("trainer.devices", f"is {d!r}", "use a count >= 1, a list of device ids, or auto")
+        for key in ("accelerator", "strategy"):
+            if not isinstance(getattr(self, key), str):
+                raise ParameterError(f"trainer.{key}", f"is {getattr(self, key)!r}",
+                                     "use a name such as cpu, gpu, auto, ddp")
+        choice(str(self.precision), "trainer.precision", PRECISIONS)
 
 
 def make_trainer(
