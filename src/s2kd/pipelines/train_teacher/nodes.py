@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from s2kd.errors import InputError, ParameterError
+from s2kd.errors import InputError
 from s2kd.models import build_model, config_to_dict
 from s2kd.models.blocks import count_parameters
 from s2kd.models.presets import preset_configs
@@ -23,7 +23,6 @@ from s2kd.pipelines.runs import (
     model_payload,
     subsample,
     train_in_run,
-    trainer_settings,
     window_dataset,
 )
 from s2kd.pipelines.train_teacher.params import TeacherParams
@@ -72,40 +71,33 @@ def train_teacher(
         ``(model, summary)``: the model as ``{"kind", "config", "state_dict", "meta"}`` and a row for
         the validation table.
     """
-    TeacherParams.from_dict(params)  # every parameter checked before any work
+    p = TeacherParams.from_dict(params)  # every parameter checked before any work
     t_in, t_out = int(normalisation_stats["t_in"]), int(normalisation_stats["t_out"])
-    teacher_cfg, _ = preset_configs(params.get("preset", "small"), in_channels=len(normalisation_stats["channels"]),
-                                    t_in=t_in, t_out=t_out)
-    overrides = dict(params.get("teacher") or {})
-    bad = set(overrides) - {f.name for f in dataclasses.fields(teacher_cfg)}
-    if bad:
-        raise ParameterError("train_teacher.teacher", f"unknown option(s) {sorted(bad)}", "use fields of TeacherConfig")
-    config = dataclasses.replace(teacher_cfg, **overrides, use_text=use_text)
-    settings, trainer_opts = trainer_settings(params, "train_teacher")
+    teacher_cfg, _ = preset_configs(p.preset, in_channels=len(normalisation_stats["channels"]), t_in=t_in, t_out=t_out)
+    config = dataclasses.replace(teacher_cfg, **p.teacher, use_text=use_text)
+    settings = p.trainer
     values = np.asarray(series["series"].values, dtype=np.float32)  # (time, C, H, W) in memory for speed
-    train_rows = subsample(sample_index, "train", params.get("max_train_samples"))
-    val_rows = subsample(sample_index, "val", params.get("max_val_samples"))
+    train_rows = subsample(sample_index, "train", p.max_train_samples)
+    val_rows = subsample(sample_index, "val", p.max_val_samples)
     if use_text and embeddings is None:
         raise InputError("narrative_embeddings", "are missing", "run `kedro run --pipeline narrate` first")
     if use_text:
         check_embeddings(embeddings)
-    seed = int(params.get("seed", 0))
-    emb = _embeddings(embeddings, sample_index, shuffle=shuffle_text, seed=seed) if use_text else None
+    emb = _embeddings(embeddings, sample_index, shuffle=shuffle_text, seed=settings.seed) if use_text else None
     torch.manual_seed(settings.seed)
     model = build_model("teacher", config)
     run_params = {"model": name, "kind": "teacher", "use_text": use_text, "shuffled_text": shuffle_text,
-                  "preset": params.get("preset", "small"), "train_windows": len(train_rows), "val_windows": len(val_rows),
+                  "preset": p.preset, "train_windows": len(train_rows), "val_windows": len(val_rows),
                   "parameters": count_parameters(model), "config": config_to_dict(config),
-                  "lr": params.get("lr", 1e-3), "batch_size": params.get("batch_size", 16), "trainer": trainer_opts}
+                  "lr": p.lr, "batch_size": p.batch_size, "trainer": p.trainer_options}
     digest = fingerprint(run_params, normalisation_stats, train_rows, val_rows,
                          arrays=(emb["tokens"], emb["mask"]) if emb is not None else ())
-    checkpoint_dir = Path(params["checkpoint_dir"]) / f"{name}-{digest}"
+    checkpoint_dir = Path(p.checkpoint_dir) / f"{name}-{digest}"
     result = train_in_run(
         model, name=name, kind="teacher", run_params=run_params, tags={}, settings=settings,
         train_set=window_dataset(values, train_rows, t_in=t_in, t_out=t_out, embeddings=emb),
         val_set=window_dataset(values, val_rows, t_in=t_in, t_out=t_out, embeddings=emb),
-        batch_size=int(params.get("batch_size", 16)), lr=float(params.get("lr", 1e-3)),
-        weight_decay=float(params.get("weight_decay", 1e-4)), checkpoint_dir=checkpoint_dir)
+        batch_size=p.batch_size, lr=p.lr, weight_decay=p.weight_decay, checkpoint_dir=checkpoint_dir)
     seconds = result["seconds"]
     summary = {"model": name, "use_text": use_text, "shuffled_text": shuffle_text, "best_val_mse": float(result["best_val_mse"]),
                "epochs": int(result["epochs_run"]),
@@ -114,7 +106,7 @@ def train_teacher(
     logger.info("%s: best val MSE %.5f after %d epochs (%.0f s)", name, summary["best_val_mse"], summary["epochs"], seconds)
     meta = {k: v for k, v in summary.items() if k != "checkpoint_dir"} | {"mlflow_run_id": result["mlflow_run_id"]}
     if shuffle_text:
-        meta["text_shuffle_seed"] = seed
+        meta["text_shuffle_seed"] = settings.seed
     return model_payload("teacher", model, meta), summary
 
 

@@ -27,10 +27,11 @@ class TeacherParams:
 
     trainer: TrainerSettings
     checkpoint_dir: str
+    trainer_options: dict[str, Any] = field(default_factory=dict)  # the trainer keys as given (fingerprints)
     preset: str = "small"
     teacher: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 16
-    lr: float = 2e-3
+    lr: float = 1e-3
     weight_decay: float = 1e-4
     max_train_samples: int | None = None
     max_val_samples: int | None = None
@@ -39,7 +40,7 @@ class TeacherParams:
     def from_dict(cls, params: Mapping[str, Any]) -> TeacherParams:
         """Build and check the parameters; raise :class:`ParameterError` on the first bad one."""
         known_keys(params, "train_teacher", ALLOWED_KEYS)
-        trainer, _ = trainer_settings(params, "train_teacher")
+        trainer, trainer_options = trainer_settings(params, "train_teacher")
         overrides = dict(params.get("teacher") or {})
         allowed = {f.name for f in dataclasses.fields(TeacherConfig)} - FIXED_FIELDS
         known_keys(overrides, "train_teacher.teacher", allowed)
@@ -52,11 +53,11 @@ class TeacherParams:
         if "checkpoint_dir" not in params:
             raise ParameterError("train_teacher.checkpoint_dir", "is missing", "name a folder for the training checkpoints")
         return cls(
-            trainer=trainer, checkpoint_dir=str(params["checkpoint_dir"]),
+            trainer=trainer, checkpoint_dir=str(params["checkpoint_dir"]), trainer_options=trainer_options,
             preset=choice(params.get("preset", "small"), "train_teacher.preset", sorted(PRESETS)),
             teacher=overrides,
             batch_size=integer(params.get("batch_size", 16), "train_teacher.batch_size", 1),
-            lr=positive(params.get("lr", 2e-3), "train_teacher.lr"),
+            lr=positive(params.get("lr", 1e-3), "train_teacher.lr"),
             weight_decay=number(params.get("weight_decay", 1e-4), "train_teacher.weight_decay", low=0),
             max_train_samples=optional_int(params.get("max_train_samples"), "train_teacher.max_train_samples"),
             max_val_samples=optional_int(params.get("max_val_samples"), "train_teacher.max_val_samples"),
