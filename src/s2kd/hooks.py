@@ -2,7 +2,8 @@
 
 ``ParameterValidationHook`` builds every parameter group a run's nodes take (``params:distill``,
 ...) with its typed class (:mod:`s2kd.pipelines.params`) before the first node runs, so a bad value
-stops the run with the parameter's name and allowed range, before any data is read or written.
+stops the run with the parameter's name and allowed range, before any data is read or written;
+``CatalogCheckHook`` likewise refuses a run whose catalog lacks an entry the run reads or writes.
 
 MLflow tracking for every ``kedro run`` goes through a small hook of our own.
 
@@ -25,6 +26,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from s2kd.distributed import is_global_zero
+from s2kd.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +67,6 @@ class CatalogCheckHook:
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
-        from s2kd.errors import InputError
-
         needed = [("reads", n) for n in sorted(pipeline.inputs()) if not n.startswith("params:") and n != "parameters"]
         needed += [("writes", n) for n in sorted(pipeline.outputs()) if not n.endswith("_metrics")]
         for verb, name in needed:

@@ -92,23 +92,19 @@ class AtomicSaveMixin:
         if getattr(self, "_protocol", "file") not in ("file", "local"):
             super().save(data)  # type: ignore[misc]
             return
-        with once_per_run() as writer:
-            if not writer:
-                return
-            target = Path(str(self._get_save_path()))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_temporaries(target)
-            tmp = temporary_name(target)
-            self._atomic_tmp = PurePosixPath(tmp)
+        # the kedro-datasets save itself, without Kedro's wrapper: this save is wrapped already, and the
+        # wrapper's check that the new version exists must run after the rename
+        kedro_datasets_save = inspect.unwrap(super().save.__func__)  # type: ignore[misc]
+
+        def write(tmp: Path) -> None:
+            self._atomic_tmp = PurePosixPath(tmp)  # where _get_save_path points while writing
             try:
-                # the kedro-datasets save itself, without Kedro's wrapper: this save is wrapped already,
-                # and the wrapper's check that the new version exists must run after the rename
-                inspect.unwrap(super().save.__func__)(self, data)  # type: ignore[misc]
-                os.replace(tmp, target)
+                kedro_datasets_save(self, data)
             finally:
                 self._atomic_tmp = None
-                tmp.unlink(missing_ok=True)
-            self._invalidate_cache()  # type: ignore[attr-defined]
+
+        write_atomically(Path(str(self._get_save_path())), write)
+        self._invalidate_cache()  # type: ignore[attr-defined]
 
     def _get_save_path(self) -> PurePosixPath:
         if self._atomic_tmp is not None:

@@ -50,6 +50,7 @@ from tenacity import (
 )
 from tqdm.auto import tqdm
 
+from s2kd.checks import flag, integer
 from s2kd.errors import InputError, ParameterError
 from s2kd.narrators.base import MODES, Narrative, Narrator, SampleContext, text_hash
 from s2kd.narrators.cache import NarrativeCache
@@ -337,12 +338,10 @@ def check_options(options: Mapping[str, Any]) -> None:
         _need(o["on_failure"] in ON_FAILURE, "on_failure", f"is {o['on_failure']!r}", f"use one of {ON_FAILURE}")
     for key in ("vision", "show_progress"):
         if key in o:
-            _need(isinstance(o[key], bool), key, f"is {o[key]!r}", "use true or false")
+            flag(o[key], f"narrate.openai.{key}")
     for key, lo in (("max_concurrency", 1), ("max_attempts", 1), ("max_tokens", 1), ("dpi", 10), ("channel", 0)):
         if key in o:
-            value = o[key]
-            _need(isinstance(value, int) and not isinstance(value, bool) and value >= lo, key,
-                  f"is {value!r}", f"use an integer >= {lo}")
+            integer(o[key], f"narrate.openai.{key}", lo)
     for key in ("timeout_s", "backoff_max_s"):
         if key in o:
             _need(_is_number(o[key]) and o[key] > 0, key, f"is {o[key]!r}", "use a number > 0")
