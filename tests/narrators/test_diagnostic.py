@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,9 +15,11 @@ import pytest
 from s2kd.data.metadata import build_sample_metadata
 from s2kd.errors import InputError, ParameterError
 from s2kd.narrators.base import Grid, SampleContext, text_hash
-from s2kd.narrators.diagnostic import TOKEN_BUDGET, DiagnosticNarrator, approx_tokens
-from s2kd.narrators.diagnostics import compute_diagnostics, phase_shift
+from s2kd.narrators.diagnostic import DiagnosticNarrator, compute_diagnostics
+from s2kd.narrators.geometry import phase_shift
+from s2kd.narrators.params import DiagnosticOptions
 from s2kd.narrators.regions import GLOBAL, NORTH_AMERICA, compass_name, pick_domain, region_name
+from s2kd.narrators.text import TOKEN_BUDGET, approx_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +43,8 @@ def blob(lat0: float, lon0: float, amp: float, radius: float = 6.0, lat=NA_LAT, 
     return amp * np.exp(-0.5 * d2 / radius**2)
 
 
-def latlon_sample(frames: list[np.ndarray], *, targets: list[np.ndarray] | None = None, events: list[dict] | None = None,
+def latlon_sample(frames: list[np.ndarray], *, targets: list[np.ndarray] | None = None,
+                  events: list[dict] | None = None,
                   start: str = "2013-01-10 00:00", base: float = 270.0, grid: Grid | None = None,
                   sample_id: int = 0) -> SampleContext:
     """A sample of anomaly frames on top of a constant ``base`` climatology."""
@@ -331,7 +335,8 @@ def flow_sample(start: str, *, hot: tuple[int, int] = (1, 0), holiday: bool = Fa
     grid = Grid(kind="flow", channels=("inflow", "outflow"), units={"inflow": "count", "outflow": "count"},
                 step=pd.Timedelta(hours=1))
     return SampleContext(sample_id=0, split="train", inputs=x, input_times=times, metadata=meta, grid=grid,
-                         targets=x[-3:] * 1.5, target_times=pd.date_range(t + pd.Timedelta(hours=1), periods=3, freq="h"))
+                         targets=x[-3:] * 1.5,
+                         target_times=pd.date_range(t + pd.Timedelta(hours=1), periods=3, freq="h"))
 
 
 def test_flow_vocabulary():
@@ -386,10 +391,18 @@ def test_radar_vocabulary():
 
 
 def test_unknown_mode_and_bad_max_items_raise():
-    with pytest.raises(ParameterError, match=r"narrate\.diagnostic\.mode"):
+    with pytest.raises(ParameterError, match=r"narrate\.mode: is 'future'\. Fix: use one of \('context', 'hind"):
         DiagnosticNarrator(mode="future")
-    with pytest.raises(ParameterError, match=r"narrate\.diagnostic\.max_items"):
-        DiagnosticNarrator(max_items=0)
+    for bad in (0, -1, 2.0, True, "3"):
+        with pytest.raises(ParameterError, match=r"narrate\.diagnostic\.max_items: is ") as info:
+            DiagnosticOptions.model_validate({"max_items": bad})
+        assert info.value.where == "narrate.diagnostic.max_items" and info.value.fix
+    with pytest.raises(ParameterError, match=r"narrate\.diagnostic\.max_items: is 0\. Fix: .*than or equal to 1"):
+        DiagnosticNarrator({"max_items": 0}, mode="context")  # a mapping is checked by the model too
+    with pytest.raises(ParameterError, match=r"narrate\.diagnostic\.max_itms: is not a parameter.*max_items"):
+        DiagnosticOptions.model_validate({"max_itms": 3})
+    assert DiagnosticNarrator(DiagnosticOptions(max_items=1), mode="context").options.max_items == 1
+    assert DiagnosticNarrator(mode="context").options == DiagnosticOptions()
 
 
 def test_narrate_contract_and_json_diagnostics():
@@ -412,14 +425,77 @@ def test_narrate_contract_and_json_diagnostics():
 # --------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def synthetic_samples() -> list[SampleContext]:
+def build_synthetic_samples() -> list[SampleContext]:
+    """196 windows of a small synthetic series (16 x 32, 400 steps) against its climatology."""
     from s2kd.data.sources.synthetic import load_synthetic
 
     src = load_synthetic(n_times=400, height=16, width=32)
     x = np.asarray(src.series.values, dtype=np.float32)
     clim = climatology(x, pd.DatetimeIndex(src.series["time"].values))
     return cut_windows(src.series, src.events, np.arange(0, 392, 2)[:196], clim=clim)
+
+
+@pytest.fixture(scope="module")
+def synthetic_samples() -> list[SampleContext]:
+    return build_synthetic_samples()
+
+
+# --------------------------------------------------------------------------------------------------
+# the exact narratives, pinned
+# --------------------------------------------------------------------------------------------------
+
+GOLDEN = Path(__file__).with_name("golden_narratives.json")
+
+
+def golden_samples(synthetic: list[SampleContext]) -> dict[str, SampleContext]:
+    """A fixed set of samples of every grid kind: lat/lon (built fields, events, a global grid, the
+    synthetic source), flow and radar."""
+    field = blob(60, 275, 12.0) + blob(30, 260, -12.0, radius=4.0)
+    events = [_event_window(-2, "heat_wave", lat0=45, lon0=262, duration=16, heading="east", amplitude=8.0),
+              _event_window(-6, "storm", lat0=40, lon0=290, duration=10, heading="northeast", amplitude=-6.0),
+              _event_window(5, "cold_outbreak", lat0=60, lon0=275, heading="southeast", dlat=-0.5, dlon=0.7)]
+    lat, lon = -90.0 + 2.8125 + 5.625 * np.arange(32), np.arange(64) * 5.625
+    world = Grid(kind="latlon", channels=("t",), units={"t": "K"}, step=STEP, lat=lat, lon=lon)
+    moving = [blob(62, 95 + 6 * k, 9.0, lat=lat, lon=lon) + blob(40, 358 + 6 * k, -9.0, lat=lat, lon=lon)
+              for k in range(8)]
+    return {
+        "latlon_blobs": latlon_sample([field] * 4, targets=[-field] * 4),
+        "latlon_events": latlon_sample([blob(45, 262, 4.0)] * 4, events=events,
+                                       targets=[blob(45, 262, 4.0) + blob(60, 275, -3.0 * k) for k in range(4)]),
+        "latlon_warming": latlon_sample([np.full((25, 53), 0.5 * k) + blob(50, 250, 6.0) for k in range(4)],
+                                        targets=[blob(60, 275, -4.0 * (k + 1)) + blob(32, 262, 3.0 * (k + 1))
+                                                 for k in range(4)]),
+        "latlon_global": latlon_sample(moving[:4], targets=moving[4:], grid=world, base=280.0,
+                                       start="2013-07-10 06:00"),
+        **{f"synthetic_{k}": synthetic[k] for k in range(0, 196, 14)},
+        "flow_rush": flow_sample("2014-08-05 03:00", ramp=3.0),
+        "flow_weekend": flow_sample("2014-08-09 03:00"),
+        "flow_holiday_weather": flow_sample("2014-09-01 03:00", holiday=True,
+                                            weather={"weather": "Rainy", "temperature": 24.0, "wind_speed": 10.0}),
+        "flow_before_rush": flow_sample("2014-08-05 10:00", ramp=0.3),
+        "radar_widespread": radar_sample(0.2),
+        "radar_scattered": radar_sample(0.05, dbz=20.0),
+        "radar_dry": radar_sample(0.0),
+        "radar_moving": radar_sample(0.1, shift=2),
+    }
+
+
+def golden_texts(context, hindsight, synthetic: list[SampleContext]) -> dict[str, dict[str, str]]:
+    """``{sample name: {"context": text, "hindsight": text}}`` of two narrators (modes)."""
+    return {name: {n.mode: n.describe(s) for n in (context, hindsight)}
+            for name, s in golden_samples(synthetic).items()}
+
+
+def test_narratives_are_pinned(synthetic_samples):
+    """The exact text for every golden sample in both modes, as the narrator wrote it before its modules
+    were split (``golden_narratives.json``). An intended change of wording rewrites the file:
+    ``python -m tests.narrators.test_diagnostic``."""
+    expected = json.loads(GOLDEN.read_text())
+    got = golden_texts(CONTEXT, HINDSIGHT, synthetic_samples)
+    assert sorted(got) == sorted(expected)
+    changed = {name: {"now": got[name], "pinned": expected[name]} for name in got if got[name] != expected[name]}
+    assert not changed, json.dumps(changed, indent=1)
+    assert sum(len(v) for v in expected.values()) == 2 * len(expected) >= 40
 
 
 def test_synthetic_narratives_are_distinct_and_name_events(synthetic_samples):
@@ -477,3 +553,8 @@ def test_bikenyc_and_knmi_narratives(shared_data):
     samples = cut_windows(series, radar.events, np.arange(0, 80, 8), fill=-15.0)
     texts = [n.text for n in HINDSIGHT.narrate(samples)]
     assert all(re.search(r"(showers|rain)", t) and "Next, the rain" in t for t in texts), texts
+
+
+if __name__ == "__main__":  # rewrite the pinned narratives (only when a change of wording is intended)
+    GOLDEN.write_text(json.dumps(golden_texts(CONTEXT, HINDSIGHT, build_synthetic_samples()), indent=1,
+                                 ensure_ascii=False) + "\n")

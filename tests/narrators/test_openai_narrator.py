@@ -23,7 +23,10 @@ from PIL import Image
 from s2kd.errors import ParameterError
 from s2kd.narrators.base import Grid, Narrative, SampleContext
 from s2kd.narrators.cache import NarrativeCache
-from s2kd.narrators.openai_narrator import NarrationError, OpenAINarrator, format_metadata
+from s2kd.narrators.endpoint_errors import NarrationError
+from s2kd.narrators.openai_narrator import OpenAINarrator
+from s2kd.narrators.params import OpenAIOptions
+from s2kd.narrators.prompt import format_metadata
 from s2kd.narrators.render import render_window
 from tests.narrators.fake_openai import (
     FakeOpenAIServer,
@@ -81,12 +84,18 @@ class StubFallback:
                 for s in samples]
 
 
+#: the narrator's arguments that are not ``narrate.openai`` options
+NARRATOR_ARGS = ("mode", "api_key", "system_prompt", "user_prompt", "describer", "fallback")
+
+
 def make_narrator(server: FakeOpenAIServer, cache_dir: Path, **kw) -> OpenAINarrator:
-    options = dict(base_url=server.base_url, model="vision-test", api_key=KEY, system_prompt=SYSTEM,
-                   user_prompt=USER, cache_dir=cache_dir, timeout_s=0.5, max_attempts=4, backoff_initial_s=0.01,
-                   backoff_max_s=0.05, max_concurrency=2, show_progress=False)
-    options.update(kw)
-    return OpenAINarrator(**options)
+    """A narrator on the local server; ``kw`` overrides options (checked by the model) and arguments."""
+    options = dict(base_url=server.base_url, model="vision-test", cache_dir=cache_dir, timeout_s=0.5, max_attempts=4,
+                   backoff_initial_s=0.01, backoff_max_s=0.05, max_concurrency=2, show_progress=False)
+    args = dict(mode="context", api_key=KEY, system_prompt=SYSTEM, user_prompt=USER)
+    for key, value in kw.items():
+        (args if key in NARRATOR_ARGS else options)[key] = value
+    return OpenAINarrator(OpenAIOptions.model_validate(options), **args)
 
 
 def tag_of(body: dict) -> str:
@@ -179,9 +188,9 @@ def test_retry_after_is_capped_at_backoff_max(tmp_path):
         class response:  # noqa: N801 - mimics an httpx response
             headers = {"retry-after": "3600"}
 
-    narrator = OpenAINarrator(base_url="http://127.0.0.1:9/v1", model="m", api_key=KEY, system_prompt="",
-                              user_prompt=USER, cache_dir=tmp_path, backoff_initial_s=0.01, backoff_max_s=0.05,
-                              show_progress=False)
+    options = OpenAIOptions(base_url="http://127.0.0.1:9/v1", model="m", cache_dir=tmp_path, backoff_initial_s=0.01,
+                            backoff_max_s=0.05, show_progress=False)
+    narrator = OpenAINarrator(options, mode="context", api_key=KEY, system_prompt="", user_prompt=USER)
 
     class Outcome:
         def exception(self):
@@ -308,18 +317,17 @@ def test_narrator_recovers_from_a_corrupt_cache_file(tmp_path):
 _CHILD = """
 import logging, os, sys
 logging.basicConfig(level=logging.INFO)
-from tests.narrators.test_openai_narrator import make_narrator_kwargs, make_samples
+from tests.narrators.test_openai_narrator import child_options, make_samples, SYSTEM, USER
 from s2kd.narrators.openai_narrator import OpenAINarrator
-kw = make_narrator_kwargs(sys.argv[1], sys.argv[2])
-kw["api_key"] = os.environ["S2KD_TEST_KEY"]
-OpenAINarrator(**kw).narrate(make_samples(12))
+options = child_options(sys.argv[1], sys.argv[2])
+OpenAINarrator(options, mode="context", api_key=os.environ["S2KD_TEST_KEY"], system_prompt=SYSTEM,
+               user_prompt=USER).narrate(make_samples(12))
 """
 
 
-def make_narrator_kwargs(base_url: str, cache_dir: str) -> dict:
-    return dict(base_url=base_url, model="vision-test", system_prompt=SYSTEM, user_prompt=USER, cache_dir=cache_dir,
-                timeout_s=2.0, max_attempts=2, backoff_initial_s=0.01, backoff_max_s=0.05, max_concurrency=2,
-                show_progress=False)
+def child_options(base_url: str, cache_dir: str) -> OpenAIOptions:
+    return OpenAIOptions(base_url=base_url, model="vision-test", cache_dir=cache_dir, timeout_s=2.0, max_attempts=2,
+                         backoff_initial_s=0.01, backoff_max_s=0.05, max_concurrency=2, show_progress=False)
 
 
 def test_killed_run_resumes_without_asking_twice(tmp_path):
@@ -438,7 +446,9 @@ def test_bad_options_name_the_parameter(tmp_path, option, value):
     with FakeOpenAIServer(api_key=KEY) as server:
         with pytest.raises(ParameterError) as info:
             make_narrator(server, tmp_path / "cache", **{option: value})
-    assert info.value.where == f"narrate.openai.{option}"
+    # mode is no option of the openai narrator: it lives in narrate.mode
+    assert info.value.where == ("narrate.mode" if option == "mode" else f"narrate.openai.{option}")
+    assert info.value.fix
     with pytest.raises(ParameterError, match="narrate.openai.fallback"):
         make_narrator(server, tmp_path / "cache", on_failure="fallback")
 

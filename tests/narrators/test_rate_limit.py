@@ -1,4 +1,4 @@
-"""The request-rate limit of the ``openai`` narrator and its option checks.
+"""The request-rate limit of the ``openai`` narrator and the checks of its options (``OpenAIOptions``).
 
 Unit tests of :class:`~s2kd.narrators.ratelimit.RateLimiter` run on a fake clock (no sleeping).
 The end-to-end tests narrate against the local OpenAI-compatible server and check the limit twice:
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from pathlib import Path
@@ -23,7 +24,9 @@ import pytest
 from s2kd.errors import ParameterError
 from s2kd.narrators import openai_narrator
 from s2kd.narrators.base import Grid, SampleContext
-from s2kd.narrators.openai_narrator import OPTIONS, NarrationError, OpenAINarrator, check_options
+from s2kd.narrators.endpoint_errors import NarrationError
+from s2kd.narrators.openai_narrator import OpenAINarrator
+from s2kd.narrators.params import NarrateParams, OpenAIOptions
 from s2kd.narrators.ratelimit import RateLimiter
 from tests.helpers import load_conf
 from tests.narrators.fake_openai import FakeOpenAIServer
@@ -103,12 +106,12 @@ def quiet(caplog):
 
 
 def make_narrator(server: FakeOpenAIServer, cache_dir: Path, **kw) -> OpenAINarrator:
-    """A text-only narrator (no PNG rendering: the submit loop is never the bottleneck)."""
-    options = dict(base_url=server.base_url, model="rate-test", api_key=KEY, system_prompt="", user_prompt=USER,
-                   cache_dir=cache_dir, vision=False, describer=StubDescriber(), timeout_s=5.0, max_attempts=4,
-                   backoff_initial_s=0.01, backoff_max_s=0.05, show_progress=False)
+    """A text-only narrator (no PNG rendering: the submit loop is never the bottleneck); ``kw``: options."""
+    options = dict(base_url=server.base_url, model="rate-test", cache_dir=cache_dir, vision=False, timeout_s=5.0,
+                   max_attempts=4, backoff_initial_s=0.01, backoff_max_s=0.05, show_progress=False)
     options.update(kw)
-    return OpenAINarrator(**options)
+    return OpenAINarrator(OpenAIOptions.model_validate(options), mode="context", api_key=KEY, system_prompt="",
+                          user_prompt=USER, describer=StubDescriber())
 
 
 def warm_up(narrator: OpenAINarrator, server: FakeOpenAIServer) -> int:
@@ -303,11 +306,11 @@ def test_no_limit_by_default(tmp_path):
         start = time.monotonic()
         narrator.narrate(make_samples(8))
         elapsed = time.monotonic() - start
-    assert narrator.requests_per_minute is None
+    assert narrator.options.requests_per_minute is None
     assert server.max_in_flight >= 2 and elapsed < 8 * 0.2  # in parallel, not one after the other
 
 
-# -- check_options --------------------------------------------------------------------------------
+# -- the options' checks (OpenAIOptions) -----------------------------------------------------------
 
 
 def conf_options() -> dict:
@@ -316,51 +319,86 @@ def conf_options() -> dict:
 
 def test_the_configured_defaults_pass():
     options = conf_options()
-    assert set(options) <= set(OPTIONS)
+    assert set(options) == set(OpenAIOptions.model_fields)  # every option is in the YAML
     assert "requests_per_minute" in options and options["requests_per_minute"] is None
-    check_options(options)  # no key, no prompts needed
+    typed = OpenAIOptions.model_validate(options)  # no key, no prompts needed
+    assert typed.requests_per_minute is None and typed.max_concurrency == 4
     for rpm in (0.5, 60, 3500.0):
-        check_options({**options, "requests_per_minute": rpm})
+        assert OpenAIOptions.model_validate({**options, "requests_per_minute": rpm}).requests_per_minute == rpm
 
 
-@pytest.mark.parametrize(("key", "value"), [
+BAD_OPTIONS = [
     ("requests_per_minute", 0), ("requests_per_minute", -60), ("requests_per_minute", "60"),
     ("requests_per_minute", True), ("requests_per_minute", math.nan), ("requests_per_minute", math.inf),
     ("max_concurrency", 0), ("max_concurrency", 2.0), ("max_concurrency", True), ("max_attempts", 0),
     ("max_tokens", 0), ("dpi", 5), ("channel", -1), ("timeout_s", 0), ("timeout_s", "60"), ("backoff_max_s", 0),
-    ("backoff_initial_s", -1.0), ("backoff_initial_s", 45.0), ("temperature", -0.1), ("price_per_1k_input", -1),
+    ("backoff_initial_s", -1.0), ("temperature", -0.1), ("price_per_1k_input", -1),
     ("price_per_1k_output", "free"), ("base_url", "ftp://x"), ("base_url", 8080), ("model", ""), ("model", None),
     ("on_failure", "ignore"), ("vision", "false"), ("show_progress", "yes"), ("cache_dir", ""),
-])
+]
+
+
+@pytest.mark.parametrize(("key", "value"), BAD_OPTIONS)
 def test_a_bad_option_is_named(key, value):
     with pytest.raises(ParameterError) as info:
-        check_options({**conf_options(), key: value})
+        OpenAIOptions.model_validate({**conf_options(), key: value})
     assert info.value.where == f"narrate.openai.{key}"
     assert info.value.fix
+    # the same inside the whole narrate group, as Kedro builds it before the first node
+    narrate = dict(load_conf(None)["parameters"]["narrate"])
+    with pytest.raises(ParameterError) as nested:
+        NarrateParams.model_validate({**narrate, "openai": {**conf_options(), key: value}})
+    assert nested.value.where == f"narrate.openai.{key}" and str(nested.value) == str(info.value)
 
 
-@pytest.mark.parametrize("key", ["base_url", "model", "cache_dir"])
-def test_a_missing_required_option_is_named(key):
+@pytest.mark.parametrize(("key", "value", "allowed"), [
+    ("max_concurrency", 0, "greater than or equal to 1"), ("requests_per_minute", 0, "greater than 0"),
+    ("requests_per_minute", "60", "valid number"), ("dpi", 5, "greater than or equal to 10"),
+    ("channel", -1, "greater than or equal to 0"), ("timeout_s", 0, "greater than 0"),
+    ("on_failure", "ignore", "'raise' or 'fallback'"), ("base_url", "ftp://x", "http(s) URL"),
+    ("model", "  ", "name the endpoint's model"), ("cache_dir", "", "folder path"), ("vision", "false", "boolean"),
+])
+def test_a_bad_option_says_what_is_allowed(key, value, allowed):
+    with pytest.raises(ParameterError, match=rf"narrate\.openai\.{key}: is {re.escape(repr(value))}\. Fix: .*"
+                       rf"{re.escape(allowed)}"):
+        OpenAIOptions.model_validate({**conf_options(), key: value})
+
+
+def test_backoff_initial_may_not_exceed_backoff_max():
+    with pytest.raises(ParameterError) as info:
+        OpenAIOptions.model_validate({**conf_options(), "backoff_initial_s": 45.0})
+    assert info.value.where == "narrate.openai"  # a check of two options together
+    assert "narrate.openai.backoff_initial_s (45.0) <= narrate.openai.backoff_max_s (30.0)" in info.value.fix
+    with pytest.raises(ParameterError, match="backoff_initial_s .* <= narrate.openai.backoff_max_s"):
+        OpenAIOptions.model_validate({**conf_options(), "backoff_max_s": 0.5})
+    assert OpenAIOptions.model_validate({**conf_options(), "backoff_initial_s": 30.0}).backoff_initial_s == 30.0
+
+
+def test_a_missing_cache_dir_is_named_and_other_options_take_the_configured_values():
     options = conf_options()
-    del options[key]
-    with pytest.raises(ParameterError, match=f"narrate.openai.{key}: is missing"):
-        check_options(options)
+    del options["cache_dir"]
+    with pytest.raises(ParameterError, match="narrate.openai.cache_dir: is missing"):
+        OpenAIOptions.model_validate(options)
+    conf = conf_options()
+    for key in ("base_url", "model"):  # no longer required: their defaults are the YAML's
+        options = {k: v for k, v in conf.items() if k != key}
+        assert getattr(OpenAIOptions.model_validate(options), key) == conf[key]
 
 
 def test_an_unknown_option_lists_the_known_ones():
     with pytest.raises(ParameterError) as info:
-        check_options({**conf_options(), "max_concurency": 4})
+        OpenAIOptions.model_validate({**conf_options(), "max_concurency": 4})
     assert info.value.where == "narrate.openai.max_concurency"
     assert "max_concurrency" in info.value.fix and "requests_per_minute" in info.value.fix
     with pytest.raises(ParameterError, match="narrate.openai.mode"):  # mode lives in narrate.mode
-        check_options({**conf_options(), "mode": "context"})
-    with pytest.raises(ParameterError, match="narrate.openai: is list"):
-        check_options([])  # type: ignore[arg-type]
+        OpenAIOptions.model_validate({**conf_options(), "mode": "context"})
+    with pytest.raises(ParameterError, match=r"narrate.openai: is \[\]"):
+        OpenAIOptions.model_validate([])
 
 
 @pytest.mark.parametrize(("key", "value"), [("requests_per_minute", 0), ("max_concurrency", 0), ("dpi", 5)])
 def test_the_constructor_raises_the_same_errors(tmp_path, key, value):
-    with pytest.raises(ParameterError) as info:
-        OpenAINarrator(base_url="http://127.0.0.1:9/v1", model="m", api_key=KEY, system_prompt="",
-                       user_prompt=USER, cache_dir=tmp_path, **{key: value})
+    with pytest.raises(ParameterError) as info:  # options given as a mapping are checked by the model
+        OpenAINarrator({"base_url": "http://127.0.0.1:9/v1", "model": "m", "cache_dir": tmp_path, key: value},
+                       mode="context", api_key=KEY, system_prompt="", user_prompt=USER)
     assert info.value.where == f"narrate.openai.{key}"

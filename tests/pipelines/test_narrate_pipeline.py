@@ -7,8 +7,10 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
+from kedro.validation.exceptions import ModelInstantiationError
 
 from s2kd.errors import InputError, ParameterError
+from s2kd.narrators.params import NarrateParams
 from s2kd.pipelines.ingest import create_pipeline as ingest_pipeline
 from s2kd.pipelines.narrate import create_pipeline as narrate_pipeline
 from s2kd.pipelines.narrate.nodes import embed_narratives
@@ -60,13 +62,46 @@ def test_hindsight_adds_the_target_window(tmp_path):
     assert c.prompt_hash.iloc[0] != h.prompt_hash.iloc[0]
 
 
+def configured(**narrate) -> NarrateParams:
+    """The configured ``narrate`` group with some values replaced, typed as Kedro types it."""
+    return NarrateParams.model_validate(copy.deepcopy(load_conf(None)["parameters"]["narrate"]) | narrate)
+
+
 def test_embeddings_refuse_narratives_that_do_not_match_the_index():
     index = pd.DataFrame({"sample_id": [0, 1, 2], "split": ["train", "val", "test"]})
     narratives = pd.DataFrame({"sample_id": [0, 1, 5], "text": ["a", "b", "c"]})
-    with pytest.raises(InputError, match=r"narratives: do not match the sample index.*Fix: rerun `kedro run --pipeline narrate`"):
-        embed_narratives(narratives, index, {"embedding": {}})
-    with pytest.raises(ParameterError, match="narrate.embedding.max_length"):
-        embed_narratives(narratives.assign(sample_id=[0, 1, 2]), index, {"embedding": {"max_length": 1000}})
+    with pytest.raises(InputError,
+                       match=r"narratives: do not match the sample index.*Fix: rerun `kedro run --pipeline narrate`"):
+        embed_narratives(narratives, index, configured())
+    with pytest.raises(ParameterError, match=r"narrate.embedding.max_length: is 1000\. Fix: .*or equal to 256"):
+        configured(embedding={"max_length": 1000})
+    with pytest.raises(ParameterError, match=r"narrate.embedding.max_length: is 4\. Fix: .*greater than or equal to 8"):
+        configured(embedding={"max_length": 4})
+
+
+@pytest.mark.parametrize(("group", "value", "where"), [
+    ({"mode": "future"}, "'future'", "narrate.mode"), ({"chunk_size": 0}, "0", "narrate.chunk_size"),
+    ({"diagnostic": {"max_items": 0}}, "0", "narrate.diagnostic.max_items"),
+    ({"embedding": {"batch_size": 0}}, "0", "narrate.embedding.batch_size"),
+    ({"embedding": {"shuffle": "yes"}}, "'yes'", "narrate.embedding.shuffle"),
+    ({"embedding": {"shuffle_seed": -1}}, "-1", "narrate.embedding.shuffle_seed"),
+    ({"chunk_sise": 8}, "8", "narrate.chunk_sise"),
+])
+def test_bad_narrate_parameters_are_named(group, value, where):
+    with pytest.raises(ParameterError) as info:
+        configured(**group)
+    assert info.value.where == where and info.value.fix
+    assert str(info.value).startswith(f"{where}: is ")
+
+
+def test_the_typed_defaults_are_the_configured_values():
+    conf = load_conf(None)["parameters"]["narrate"]
+    typed = configured().to_dict()
+    assert typed == conf
+    defaults = {name: f.get_default(call_default_factory=True) for name, f in NarrateParams.model_fields.items()
+                if name != "openai"}
+    assert {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in defaults.items()} == {
+        k: v for k, v in conf.items() if k != "openai"}
 
 
 def test_shuffled_embeddings_are_a_permutation_within_splits(tmp_path):
@@ -74,7 +109,9 @@ def test_shuffled_embeddings_are_a_permutation_within_splits(tmp_path):
     run(ingest_pipeline() + narrate_pipeline(), catalog)
     plain = catalog.load("narrative_embeddings")
     params = catalog.load("params:narrate")
-    params["embedding"] = {**params["embedding"], "shuffle": True, "shuffle_seed": 1}
+    assert isinstance(params, NarrateParams)  # typed by run(), as kedro run types it
+    params = params.model_copy(update={"embedding": params.embedding.model_copy(update={"shuffle": True,
+                                                                                      "shuffle_seed": 1})})
     shuffled = embed_narratives(catalog.load("narratives"), catalog.load("sample_index"), params)
     assert shuffled["meta"]["shuffled"]
     assert not np.array_equal(shuffled["tokens"], plain["tokens"])
@@ -84,9 +121,12 @@ def test_shuffled_embeddings_are_a_permutation_within_splits(tmp_path):
 
 def test_unknown_narrator_fails_before_writing(tmp_path):
     catalog = _catalog(tmp_path, narrator="gpt5_magic")
-    with pytest.raises(ParameterError, match=r"narrate.narrator: unknown narrator 'gpt5_magic'"):
+    with pytest.raises(ModelInstantiationError) as info:  # Kedro builds params:narrate before any node
         run(ingest_pipeline() + narrate_pipeline(), catalog)
-    assert not (tmp_path / "data/04_feature").exists()
+    assert isinstance(info.value.__cause__, ParameterError)
+    assert info.value.__cause__.where == "narrate.narrator"
+    assert "narrate.narrator: is 'gpt5_magic'. Fix: use a value that is 'diagnostic' or 'openai'" in str(info.value)
+    assert not (tmp_path / "data").exists()  # not even ingest ran
 
 
 def test_openai_without_a_key_fails_before_any_request(tmp_path, monkeypatch):

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 import pandas as pd
 
-MODES = ("context", "hindsight")
+from s2kd.errors import ParameterError
+
+#: ``context``: the input window only; ``hindsight``: also the target window (privileged).
+Mode = Literal["context", "hindsight"]
+MODES: tuple[str, ...] = get_args(Mode)
+
+
+def check_mode(mode: Any) -> None:
+    """Raise :class:`ParameterError` naming ``narrate.mode`` unless ``mode`` is one of :data:`MODES`."""
+    if mode not in MODES:
+        raise ParameterError("narrate.mode", f"is {mode!r}", f"use one of {MODES}")
 
 
 @dataclass(frozen=True)

@@ -1,45 +1,41 @@
 """The narrator registry, ``NARRATORS``: from the ``narrate.narrator`` name to a builder.
 
-A builder takes the narrator's option group (``narrate.<name>``) and the shared keyword arguments
-``mode``, ``api_key``, ``system_prompt``, ``user_prompt`` and returns a
-:class:`~s2kd.narrators.base.Narrator`.
+A builder takes the typed ``narrate`` parameters (:class:`~s2kd.narrators.params.NarrateParams`:
+the narrator's options ``narrate.<name>`` and ``narrate.mode``) and the keyword arguments that are
+not configuration, ``api_key``, ``system_prompt`` and ``user_prompt``, and returns a
+:class:`~s2kd.narrators.base.Narrator`. The names of this registry are the values
+``narrate.narrator`` accepts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import Any, get_args
 
-from s2kd.errors import ParameterError
-from s2kd.narrators.base import MODES, Narrator
+from s2kd.narrators.base import Narrator
 from s2kd.narrators.diagnostic import DiagnosticNarrator
 from s2kd.narrators.openai_narrator import OpenAINarrator
+from s2kd.narrators.params import NarrateParams, NarratorName
 
 
-def _diagnostic(options: Mapping[str, Any], *, mode: str, **_: Any) -> Narrator:
-    return DiagnosticNarrator(mode=mode, **options)
+def _diagnostic(params: NarrateParams, **_: Any) -> Narrator:
+    return DiagnosticNarrator(params.diagnostic, mode=params.mode)
 
 
-def _openai(options: Mapping[str, Any], *, mode: str, api_key: str | None, system_prompt: str, user_prompt: str,
-            **_: Any) -> Narrator:
-    diagnostic = DiagnosticNarrator(mode=mode)
-    return OpenAINarrator(mode=mode, api_key=api_key, system_prompt=system_prompt, user_prompt=user_prompt,
-                          describer=diagnostic, fallback=diagnostic, **options)
+def _openai(params: NarrateParams, *, api_key: Any, system_prompt: str, user_prompt: str, **_: Any) -> Narrator:
+    # the describer and the fallback keep the diagnostic narrator's own defaults (max_items 3), as they
+    # always have: narrate.diagnostic configures the diagnostic narrator only (and changing it would
+    # change the cache keys of text-only models)
+    diagnostic = DiagnosticNarrator(mode=params.mode)
+    return OpenAINarrator(params.openai, mode=params.mode, api_key=api_key, system_prompt=system_prompt,
+                          user_prompt=user_prompt, describer=diagnostic, fallback=diagnostic)
 
 
 NARRATORS: dict[str, Callable[..., Narrator]] = {"diagnostic": _diagnostic, "openai": _openai}
+assert set(NARRATORS) == set(get_args(NarratorName)), "add a new narrator to NarratorName in narrators/params.py too"
 
 
-def build_narrator(name: str, options: Mapping[str, Any], **kwargs: Any) -> Narrator:
-    """Build the narrator ``name``; raise :class:`ParameterError` for an unknown one or a bad option."""
-    if name not in NARRATORS:
-        raise ParameterError("narrate.narrator", f"unknown narrator '{name}'", f"use one of {sorted(NARRATORS)}")
-    if kwargs.get("mode") not in MODES:
-        raise ParameterError("narrate.mode", f"is {kwargs.get('mode')!r}", f"use one of {MODES}")
-    try:
-        return NARRATORS[name](dict(options or {}), **kwargs)
-    except TypeError as exc:
-        if "unexpected keyword" in str(exc):
-            raise ParameterError(f"narrate.{name}", str(exc), "see the narrator's docstring for its options") from exc
-        raise
-
+def build_narrator(params: NarrateParams, *, api_key: Any = None, system_prompt: str = "",
+                   user_prompt: str = "") -> Narrator:
+    """The narrator ``params.narrator``, built from its options (the name was checked by the model)."""
+    return NARRATORS[params.narrator](params, api_key=api_key, system_prompt=system_prompt, user_prompt=user_prompt)

@@ -1,4 +1,4 @@
-"""Narrate every sample of a sample index, chunk by chunk."""
+"""Narrate every sample of a sample index, chunk by chunk, and sum up the run."""
 
 from __future__ import annotations
 
@@ -86,3 +86,21 @@ def narrate_index(
     logger.info("narrated %d samples in %.1f s: %d distinct texts", len(table), time.perf_counter() - start,
                 table["text"].nunique())
     return table
+
+
+def narration_metrics(table: pd.DataFrame, narrator: Narrator, seconds: float) -> dict[str, float]:
+    """The run in numbers: counts, distinct fraction, fallbacks, cache hits, tokens, words, seconds, and
+    the narrator's own ``stats`` (requests, retries, estimated cost, ...) when it keeps any."""
+    stats = dict(getattr(narrator, "stats", {}) or {})
+    return {
+        "narratives": float(len(table)),
+        "distinct_fraction": float(table["text"].nunique() / max(len(table), 1)),
+        "fallbacks": float(table["fallback"].sum()),
+        "cache_hits": float(table["cached"].sum()),
+        "input_tokens": float(table["input_tokens"].sum()),
+        "output_tokens": float(table["output_tokens"].sum()),
+        "mean_words": float(table["text"].str.split().str.len().mean()),
+        "seconds": seconds,
+        **{k: float(v) for k, v in stats.items()
+           if isinstance(v, int | float) and k not in ("input_tokens", "output_tokens")},
+    }

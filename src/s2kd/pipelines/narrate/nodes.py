@@ -1,4 +1,8 @@
-"""Nodes of the ``narrate`` pipeline: thin wrappers over :mod:`s2kd.narrators`."""
+"""Nodes of the ``narrate`` pipeline: thin wrappers over :mod:`s2kd.narrators`.
+
+Both take ``params:narrate`` as a :class:`~s2kd.narrators.params.NarrateParams`: Kedro builds and
+checks it from the configuration before the first node runs.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,9 @@ from s2kd.data.splits import split_frames
 from s2kd.datasets.secret import Secret
 from s2kd.errors import InputError
 from s2kd.narrators.embedding import MODEL_NAME, embed_texts, shuffle_within_splits
+from s2kd.narrators.params import NarrateParams
 from s2kd.narrators.registry import build_narrator
-from s2kd.narrators.run import grid_of, narrate_index
-from s2kd.pipelines.narrate.params import NarrateParams
+from s2kd.narrators.run import grid_of, narrate_index, narration_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +35,7 @@ def write_narratives(
     system_prompt: str,
     user_prompt: str,
     api_key: Secret,
-    params: dict[str, Any],
+    params: NarrateParams,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """One narrative per sample with the configured narrator.
 
@@ -49,36 +53,22 @@ def write_narratives(
         ``(narratives, narration_metrics)``.
     """
     start = time.perf_counter()
-    p = NarrateParams.from_dict(params)
-    name, mode = p.narrator, p.mode
-    narrator = build_narrator(name, p.options, mode=mode, api_key=api_key.get(),
-                              system_prompt=system_prompt, user_prompt=user_prompt)
+    narrator = build_narrator(params, api_key=api_key.get(), system_prompt=system_prompt, user_prompt=user_prompt)
     t_in, t_out = int(normalisation_stats["t_in"]), int(normalisation_stats["t_out"])
     if set(sample_metadata["sample_id"]) != set(sample_index["sample_id"]):
         raise InputError("sample_metadata", "does not match the sample index", "rerun `kedro run --pipeline ingest`")
     physical = denormalise(series["series"], normalisation_stats)
     climatology = fit_climatology(physical, split_frames(sample_index, "train", t_in + t_out)).compute()
-    table = narrate_index(narrator, physical, sample_index, sample_metadata, grid=grid_of(series["series"], normalisation_stats),
-                          climatology=climatology, t_in=t_in, t_out=t_out, mode=mode,
-                          chunk_size=p.chunk_size)
-    stats = dict(getattr(narrator, "stats", {}) or {})
-    metrics = {
-        "narratives": float(len(table)),
-        "distinct_fraction": float(table["text"].nunique() / max(len(table), 1)),
-        "fallbacks": float(table["fallback"].sum()),
-        "cache_hits": float(table["cached"].sum()),
-        "input_tokens": float(table["input_tokens"].sum()),
-        "output_tokens": float(table["output_tokens"].sum()),
-        "mean_words": float(table["text"].str.split().str.len().mean()),
-        "seconds": time.perf_counter() - start,
-        **{k: float(v) for k, v in stats.items() if isinstance(v, int | float) and k not in ("input_tokens", "output_tokens")},
-    }
+    table = narrate_index(narrator, physical, sample_index, sample_metadata,
+                          grid=grid_of(series["series"], normalisation_stats), climatology=climatology, t_in=t_in,
+                          t_out=t_out, mode=params.mode, chunk_size=params.chunk_size)
+    metrics = narration_metrics(table, narrator, time.perf_counter() - start)
     logger.info("narrate: %d narratives, %.1f%% distinct, %d fallbacks", len(table), 100 * metrics["distinct_fraction"],
                 metrics["fallbacks"])
     return table, metrics
 
 
-def embed_narratives(narratives: pd.DataFrame, sample_index: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+def embed_narratives(narratives: pd.DataFrame, sample_index: pd.DataFrame, params: NarrateParams) -> dict[str, Any]:
     """Token embeddings of every narrative with the frozen all-MiniLM-L6-v2, in sample-index order.
 
     With ``embedding.shuffle`` the narratives are permuted across the samples of each split (a
@@ -93,7 +83,7 @@ def embed_narratives(narratives: pd.DataFrame, sample_index: pd.DataFrame, param
     Returns:
         ``{"sample_id", "tokens" (N, L, 384) float16, "mask" (N, L) bool, "meta"}``.
     """
-    p = NarrateParams.from_dict(params)
+    options = params.embedding
     ids = sample_index["sample_id"].to_numpy()
     table = narratives.set_index("sample_id")
     missing = np.setdiff1d(ids, table.index.to_numpy())
@@ -104,11 +94,11 @@ def embed_narratives(narratives: pd.DataFrame, sample_index: pd.DataFrame, param
             f"{len(extra)} narrative(s) for unknown samples, e.g. {(list(missing) + list(extra))[:3]})",
             "rerun `kedro run --pipeline narrate` after `ingest`",
         )
-    max_length, shuffle, seed = p.max_length, p.shuffle, p.shuffle_seed
     texts = table.loc[ids, "text"].tolist()
-    tokens, mask = embed_texts(texts, max_length=max_length, batch_size=p.embedding_batch_size)
-    if shuffle:
-        perm = shuffle_within_splits(sample_index["split"].to_numpy(), seed)
+    tokens, mask = embed_texts(texts, max_length=options.max_length, batch_size=options.batch_size)
+    if options.shuffle:
+        perm = shuffle_within_splits(sample_index["split"].to_numpy(), options.shuffle_seed)
         tokens, mask = tokens[perm], mask[perm]
     return {"sample_id": ids, "tokens": tokens, "mask": mask,
-            "meta": {"model": MODEL_NAME, "max_length": max_length, "shuffled": shuffle, "shuffle_seed": seed}}
+            "meta": {"model": MODEL_NAME, "max_length": options.max_length, "shuffled": options.shuffle,
+                     "shuffle_seed": options.shuffle_seed}}
