@@ -15,7 +15,8 @@ from s2kd.models.presets import preset_configs
 from s2kd.training.data import TextWindowDataset, make_loaders
 from s2kd.training.distill import DistillationLoss, cache_teacher_targets
 from s2kd.training.module import ForecastModule
-from s2kd.training.trainer import TrainerSettings, fit, make_trainer
+from s2kd.training.trainer import fit
+from tests.training.toy import quick_trainer
 
 
 def _data(n=40):
@@ -60,8 +61,7 @@ def test_distillation_trains_student_and_projector_but_never_the_teacher(tmp_pat
     student_before = [p.clone() for p in student.parameters()]
     module = ForecastModule(student, lr=1e-2, max_epochs=1, loss=loss)
     train_loader, val_loader = make_loaders(train, val, batch_size=8, seed=0)
-    settings = TrainerSettings(max_epochs=1, patience=1, enable_progress_bar=False)
-    fit(module, train_loader, val_loader, make_trainer(settings, checkpoint_dir=tmp_path), checkpoint_dir=tmp_path)
+    fit(module, train_loader, val_loader, quick_trainer(tmp_path))
     for k, v in teacher.state_dict().items():
         assert torch.equal(v, before[k]), f"teacher parameter {k} changed"
     assert not teacher.training and all(not p.requires_grad and p.grad is None for p in teacher.parameters())

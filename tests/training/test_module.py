@@ -14,16 +14,16 @@ from s2kd.errors import InputError, ParameterError
 from s2kd.training import (
     ForecastModule,
     TextWindowDataset,
-    TrainerSettings,
+    TrainerParams,
     fit,
     make_loaders,
-    make_trainer,
     read_checkpoint,
 )
 from s2kd.training.module import warmup_cosine_factor
 from tests.training.toy import (
     TinyForecaster,
     TinyTextForecaster,
+    quick_trainer,
     toy_embeddings,
     toy_windows,
     train_toy,
@@ -79,9 +79,8 @@ def test_text_reaches_only_text_models(tmp_path, model_cls):
     model = model_cls()
     train_loader, val_loader = _text_loaders()
     assert "text" in next(iter(train_loader))  # the batches carry narratives for both models
-    trainer = make_trainer(TrainerSettings(max_epochs=1, patience=1, enable_progress_bar=False,
-                                           limit_train_batches=2, limit_val_batches=1), checkpoint_dir=tmp_path)
-    fit(ForecastModule(model, max_epochs=1), train_loader, val_loader, trainer, checkpoint_dir=tmp_path)
+    trainer = quick_trainer(tmp_path, max_epochs=1, patience=1, limit_train_batches=2, limit_val_batches=1)
+    fit(ForecastModule(model, max_epochs=1), train_loader, val_loader, trainer)
     assert model.seen_text
     if model.uses_text:
         assert set(model.seen_text) == {((8, 5, 384), torch.float32, (8, 5), torch.bool)}
@@ -92,10 +91,9 @@ def test_text_reaches_only_text_models(tmp_path, model_cls):
 def test_text_model_without_text_fails_clearly(tmp_path):
     train_ds, val_ds = toy_windows()
     train_loader, val_loader = make_loaders(train_ds, val_ds, batch_size=8, seed=0)
-    trainer = make_trainer(TrainerSettings(max_epochs=1, patience=1, enable_progress_bar=False),
-                           checkpoint_dir=tmp_path)
+    trainer = quick_trainer(tmp_path, max_epochs=1, patience=1)
     with pytest.raises(InputError, match=r"batch: TinyTextForecaster reads narratives .*TextWindowDataset"):
-        fit(ForecastModule(TinyTextForecaster()), train_loader, val_loader, trainer, checkpoint_dir=tmp_path)
+        fit(ForecastModule(TinyTextForecaster()), train_loader, val_loader, trainer)
 
 
 def test_every_loss_term_is_logged_per_epoch(tmp_path):
@@ -107,10 +105,8 @@ def test_every_loss_term_is_logged_per_epoch(tmp_path):
     train_ds, val_ds = toy_windows()
     train_loader, val_loader = make_loaders(train_ds, val_ds, batch_size=8, seed=0)
     recorder = RecordingLogger()
-    trainer = make_trainer(TrainerSettings(max_epochs=2, patience=5, enable_progress_bar=False),
-                           checkpoint_dir=tmp_path, logger=recorder)
-    summary = fit(ForecastModule(TinyForecaster(), max_epochs=2, loss=loss), train_loader, val_loader, trainer,
-                  checkpoint_dir=tmp_path)
+    trainer = quick_trainer(tmp_path, max_epochs=2, patience=5, logger=recorder)
+    summary = fit(ForecastModule(TinyForecaster(), max_epochs=2, loss=loss), train_loader, val_loader, trainer)
     expected = {"loss", "loss_task", "loss_aux", "val_mse", "val_loss", "val_loss_task", "val_loss_aux"}
     logged: dict[str, int] = {}
     for _, metrics in recorder.metrics:
@@ -159,8 +155,8 @@ def test_schedule_and_argument_checks():
         ForecastModule(torch.nn.Conv2d(1, 1, 1))
     with pytest.raises(ParameterError, match="warmup_epochs"):
         ForecastModule(TinyForecaster(), warmup_epochs=5, max_epochs=5)
-    with pytest.raises(ParameterError, match="trainer.max_epochs"):
-        TrainerSettings(max_epochs=0, patience=1)
+    with pytest.raises(ParameterError, match="trainer.devices"):
+        TrainerParams.model_validate({"devices": 0})
 
 
 def test_library_never_imports_kedro_or_mlflow():

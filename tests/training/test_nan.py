@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from s2kd.training import ForecastModule, TrainerSettings, fit, make_loaders, make_trainer
-from tests.training.toy import TinyForecaster, toy_windows, train_toy
+from s2kd.training import ForecastModule, fit, make_loaders
+from tests.training.toy import TinyForecaster, quick_trainer, toy_windows, train_toy
 
 
 class InfAfter(TinyForecaster):
@@ -55,11 +55,10 @@ def test_nan_in_validation_inputs(tmp_path):
     val_ds.series = val_ds.series.copy()
     val_ds.series[val_ds.starts[0]] = float("nan")
     train_loader, val_loader = make_loaders(train_ds, val_ds, batch_size=8, seed=0)
-    trainer = make_trainer(TrainerSettings(max_epochs=1, patience=1, enable_progress_bar=False),
-                           checkpoint_dir=tmp_path)
+    trainer = quick_trainer(tmp_path, max_epochs=1, patience=1)
     with pytest.raises(FloatingPointError, match=r"non-finite validation metric in the sanity check: val_mse=nan"
                        r".*check the validation inputs"):
-        fit(ForecastModule(TinyForecaster()), train_loader, val_loader, trainer, checkpoint_dir=tmp_path)
+        fit(ForecastModule(TinyForecaster()), train_loader, val_loader, trainer)
 
 
 def test_nan_validation_loss_term(tmp_path):

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from s2kd.data.windows import WindowDataset
-from s2kd.training import ForecastModule, TrainerSettings, fit, make_loaders, make_trainer
+from s2kd.training import ForecastModule, TrainerParams, fit, make_loaders, make_trainer
 
 T_IN, T_OUT, C, H, W = 2, 1, 1, 8, 8
 
@@ -85,6 +85,14 @@ class TinyTextForecaster(TinyForecaster):
         return {"y_hat": self.head(latent).reshape(b, T_OUT, C, H, W), "latent": latent}
 
 
+def quick_trainer(checkpoint_dir: str | Path, *, max_epochs: int = 1, patience: int = 1, seed: int = 0, logger=None,
+                  extra_callbacks=(), **trainer):
+    """A quiet trainer of the project's configuration for the tests (``trainer``: TrainerParams fields)."""
+    return make_trainer(TrainerParams(enable_progress_bar=False, **trainer), max_epochs=max_epochs, patience=patience,
+                        seed=seed, gradient_clip_val=1.0, checkpoint_dir=checkpoint_dir, logger=logger,
+                        extra_callbacks=extra_callbacks)
+
+
 def train_toy(checkpoint_dir: str | Path, *, max_epochs: int = 4, seed: int = 0, patience: int = 10,
               extra_callbacks=(), lr: float = 1e-2, model: nn.Module | None = None, loss=None) -> tuple[dict, ForecastModule]:
     """A full seeded toy run through the project's engine: the same call in the tests and the scripts."""
@@ -92,9 +100,9 @@ def train_toy(checkpoint_dir: str | Path, *, max_epochs: int = 4, seed: int = 0,
     train_ds, val_ds = toy_windows(seed=seed)
     module = ForecastModule(model if model is not None else TinyForecaster(), lr=lr, max_epochs=max_epochs, loss=loss)
     train_loader, val_loader = make_loaders(train_ds, val_ds, batch_size=8, seed=seed)
-    settings = TrainerSettings(max_epochs=max_epochs, patience=patience, seed=seed, enable_progress_bar=False)
-    trainer = make_trainer(settings, checkpoint_dir=checkpoint_dir, extra_callbacks=extra_callbacks)
-    return fit(module, train_loader, val_loader, trainer, checkpoint_dir=checkpoint_dir), module
+    trainer = quick_trainer(checkpoint_dir, max_epochs=max_epochs, patience=patience, seed=seed,
+                            extra_callbacks=extra_callbacks)
+    return fit(module, train_loader, val_loader, trainer), module
 
 
 class ConstantForecaster(TinyForecaster):

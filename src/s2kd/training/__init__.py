@@ -8,9 +8,9 @@ follows the contract of :mod:`s2kd.training.module`. It never imports Kedro or M
 from s2kd.training.callbacks import EpochMetricsCollector, FiniteLossCallback
 from s2kd.training.data import EpochSeededSampler, TextWindowDataset, make_loaders
 from s2kd.training.module import ForecastModule, task_mse_loss
-from s2kd.training.trainer import TrainerSettings, fit, make_trainer, read_checkpoint
+from s2kd.training.trainer import TrainerParams, fit, make_trainer, read_checkpoint
 
 __all__ = [
     "EpochMetricsCollector", "EpochSeededSampler", "FiniteLossCallback", "ForecastModule", "TextWindowDataset",
-    "TrainerSettings", "fit", "make_loaders", "make_trainer", "read_checkpoint", "task_mse_loss",
+    "TrainerParams", "fit", "make_loaders", "make_trainer", "read_checkpoint", "task_mse_loss",
 ]

@@ -40,7 +40,7 @@ from torch import nn
 from s2kd.data.windows import WindowDataset
 from s2kd.training.data import TextWindowDataset, make_loaders
 from s2kd.training.module import ForecastModule
-from s2kd.training.trainer import TrainerSettings, fit, make_trainer
+from s2kd.training.trainer import TrainerParams, fit, make_trainer
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +140,7 @@ def run(
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
         out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(int(threads))
-    settings = TrainerSettings(max_epochs=max_epochs, patience=max_epochs, seed=seed, accelerator="cpu",
-                               devices=devices, strategy="ddp", enable_progress_bar=False)
+    settings = TrainerParams(accelerator="cpu", devices=devices, strategy="ddp", enable_progress_bar=False)
     pl.seed_everything(seed, workers=True)
     model = model_factory()
     train_ds, val_ds = _random_data(seed, n_train, n_val)
@@ -154,8 +153,9 @@ def run(
     module = ForecastModule(model, lr=1e-2, max_epochs=max_epochs)
     train_loader, val_loader = make_loaders(train_ds, val_ds, batch_size=batch_size, seed=seed)
     report = _RankReport()
-    trainer = make_trainer(settings, checkpoint_dir=checkpoint_dir, extra_callbacks=[report])
-    summary = fit(module, train_loader, val_loader, trainer, checkpoint_dir=checkpoint_dir)
+    trainer = make_trainer(settings, max_epochs=max_epochs, patience=max_epochs, seed=seed, gradient_clip_val=1.0,
+                           checkpoint_dir=checkpoint_dir, extra_callbacks=[report])
+    summary = fit(module, train_loader, val_loader, trainer)
     if trainer.global_rank != 0:
         return None
     hashes = [r["param_sha256"] for r in report.by_rank]

@@ -21,10 +21,10 @@ from collections.abc import Callable, Mapping
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s2kd.errors import InputError, ParameterError
+from s2kd.losses import task_loss
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ LossFn = Callable[[Mapping[str, Tensor], Mapping[str, Tensor]], dict[str, Tensor
 
 
 def task_mse_loss(outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """``L = L_task = MSE(ŷ, y)`` on normalised values: ``{"loss", "loss_task"}``."""
-    loss_task = F.mse_loss(outputs["y_hat"], batch["y"])
+    """``L = L_task`` (:func:`s2kd.losses.task_loss`): ``{"loss", "loss_task"}``."""
+    loss_task = task_loss(outputs["y_hat"], batch["y"])
     return {"loss": loss_task, "loss_task": loss_task}
 
 
@@ -112,7 +112,7 @@ class ForecastModule(pl.LightningModule):
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
         outputs, terms = self._losses(batch)
         batch_size = batch["x"].shape[0]
-        val_mse = F.mse_loss(outputs["y_hat"], batch["y"])
+        val_mse = task_loss(outputs["y_hat"], batch["y"])
         self.log("val_mse", val_mse, on_step=False, on_epoch=True, sync_dist=True, prog_bar=True,
                  batch_size=batch_size)
         self.log("val_loss", terms["loss"], on_step=False, on_epoch=True, sync_dist=True, batch_size=batch_size)

@@ -1,20 +1,28 @@
-"""The Lightning trainer of every run, and a resumable ``fit``.
+"""The Lightning trainer of every model, and ``fit``, which resumes through Lightning itself.
 
-``make_trainer`` builds the one trainer configuration the project uses (DESIGN.md section 9): a
-checkpoint every epoch (``last.ckpt``) plus the best one by ``val_mse``, early stopping on
-``val_mse``, gradient clipping, a progress bar, a stop with a clear error on a NaN/inf loss, and
-seeded determinism. The same settings run on a laptop CPU, one GPU or many GPUs/nodes (DDP): only
-``accelerator``, ``devices``, ``strategy`` and ``num_nodes`` change.
+``TrainerParams`` (the ``trainer`` parameter group, ``conf/base/parameters_trainer.yml``) says where
+and how Lightning runs: a laptop CPU, one GPU, or many GPUs and machines under DDP; only
+``accelerator``, ``devices``, ``strategy`` and ``num_nodes`` change. A model's own budget (epochs,
+patience, seed, clipping) comes from its pipeline's group and is passed to :func:`make_trainer`.
 
-``fit`` makes a run restartable: rerun it with the same ``checkpoint_dir`` after a crash or a kill
-and it continues from ``last.ckpt`` (optimiser, schedule, early-stopping state and the metric history
-included); rerun it after the run has finished and it trains nothing and returns the same summary.
+``make_trainer`` builds the one configuration every run uses (DESIGN.md section 9): the best epoch
+by ``val_mse`` and ``last.ckpt`` written at the end of every epoch, early stopping on ``val_mse``,
+gradient clipping, a stop with a clear error on a NaN/inf loss, seeded determinism.
 
-A ``last.ckpt`` that cannot be read (truncated or corrupt) is an error, never silently replaced by a
-run from scratch: the message names the file and says to delete it to restart. (Lightning writes
-checkpoints through an fsspec transaction: a temporary file moved into place, atomic when the system
-temp folder is on the checkpoints' filesystem, a copy otherwise; so this happens after a kill during
-such a copy, or when a file was damaged after it was written.)
+Resuming is Lightning's: :func:`fit` calls ``trainer.fit(..., ckpt_path="last")`` on a folder keyed
+by everything that must match (:func:`s2kd.recipes.jobs.fingerprint`), so a run killed at any
+point continues from its last finished epoch, optimiser, schedule, early-stopping state and metric
+history included. The project adds only what Lightning does not do:
+
+- a run that early stopping had ended stays ended (Lightning would train one more epoch before its
+  restored ``EarlyStopping`` fires again): :class:`ResumableEarlyStopping`;
+- an unreadable ``last.ckpt`` (truncated or corrupt) is refused with the file's name and the fix,
+  where Lightning would raise a bare unpickling error;
+- the module ends with the best epoch's weights, not the last one's.
+
+Lightning writes checkpoints through an fsspec transaction (a temporary file moved into place:
+atomic when the system temp folder is on the checkpoints' filesystem, a copy otherwise), so a
+damaged ``last.ckpt`` follows a kill during such a copy, or damage after it was written.
 """
 
 from __future__ import annotations
@@ -23,103 +31,85 @@ import logging
 import math
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pytorch_lightning as pl
 import torch
+from pydantic import Field, StrictFloat
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from torch.utils.data import DataLoader
 
-from s2kd.checks import choice, flag, integer, number
-from s2kd.errors import InputError, ParameterError
+from s2kd.errors import InputError
+from s2kd.params import Count, Flag, Params, PositiveInt
 from s2kd.training.callbacks import EpochMetricsCollector, FiniteLossCallback
 
 logger = logging.getLogger(__name__)
 
 MONITOR = "val_mse"
-#: Lightning's precision settings
-PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "transformer-engine")
 LAST_CHECKPOINT = "last.ckpt"
+#: Lightning's precision settings
+Precision = Literal["64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "transformer-engine"]
+#: device ids
+DeviceIds = Annotated[list[Count], Field(min_length=1)]
+#: a batch limit per epoch: a number of batches, or a fraction of them
+BatchLimit = PositiveInt | Annotated[StrictFloat, Field(gt=0, le=1)] | None
 
 
-@dataclass(frozen=True)
-class TrainerSettings:
-    """Everything that configures a training loop (``params:<pipeline>.trainer``).
+class TrainerParams(Params):
+    """Where and how Lightning trains every model (the ``trainer`` group).
 
-    Args:
-        max_epochs: the most epochs (a resumed run counts the epochs it resumes).
-        patience: epochs without a lower ``val_mse`` before early stopping.
-        gradient_clip_val: clip the global gradient norm to this (0: no clipping).
-        seed: seed of everything (weights, shuffling, workers).
-        accelerator: ``"cpu"``, ``"gpu"``, ``"auto"``, ...
-        devices: devices per node (``2`` with ``strategy="ddp"`` runs two processes).
-        strategy: ``"auto"``, ``"ddp"``, ...
+    Attributes:
+        accelerator: ``cpu``, ``gpu``, ``auto``, ...
+        devices: devices per machine (``2`` with ``strategy: ddp`` runs two processes), a list of
+            device ids, or ``auto``.
+        strategy: ``auto``, ``ddp``, ...
         num_nodes: machines.
-        precision: ``"32-true"``, ``"bf16-mixed"``, ``"16-mixed"``, ...
-        enable_progress_bar: show a progress bar.
-        limit_train_batches: train on this many batches (int) or this fraction (float) per epoch.
-        limit_val_batches: validate on this many batches (int) or this fraction (float).
-        deterministic: use deterministic algorithms (warn, don't fail, where an op has none).
-        log_every_n_steps: logging interval of step-level metrics.
+        precision: ``32-true``, ``bf16-mixed``, ``16-mixed``, ...
+        enable_progress_bar: show Lightning's progress bar.
+        deterministic: deterministic algorithms (warn, don't fail, where an op has none).
+        log_every_n_steps: interval of step-level logging (the project logs per epoch).
+        limit_train_batches: train on this many batches (int) or this fraction (float) per epoch;
+            ``null``: all.
+        limit_val_batches: the same for validation.
     """
 
-    max_epochs: int
-    patience: int
-    gradient_clip_val: float = 1.0
-    seed: int = 0
-    accelerator: str = "cpu"
-    devices: int | str | list[int] = 1
-    strategy: str = "auto"
-    num_nodes: int = 1
-    precision: str = "32-true"
-    enable_progress_bar: bool = True
-    limit_train_batches: int | float | None = None
-    limit_val_batches: int | float | None = None
-    deterministic: bool = True
-    log_every_n_steps: int = 10
+    group = "trainer"
 
-    def __post_init__(self) -> None:
-        integer(self.max_epochs, "trainer.max_epochs", 1)
-        integer(self.patience, "trainer.patience", 0)
-        integer(self.seed, "trainer.seed", 0)
-        integer(self.num_nodes, "trainer.num_nodes", 1)
-        number(self.gradient_clip_val, "trainer.gradient_clip_val", low=0)
-        flag(self.enable_progress_bar, "trainer.enable_progress_bar")
-        d = self.devices
-        if not (d == "auto" or (isinstance(d, int) and not isinstance(d, bool) and d >= 1)
-                or (isinstance(d, list) and d and all(isinstance(i, int) and i >= 0 for i in d))):
-            raise ParameterError("trainer.devices", f"is {d!r}", "use a count >= 1, a list of device ids, or auto")
-        for key in ("accelerator", "strategy"):
-            if not isinstance(getattr(self, key), str):
-                raise ParameterError(f"trainer.{key}", f"is {getattr(self, key)!r}",
-                                     "use a name such as cpu, gpu, auto, ddp")
-        choice(str(self.precision), "trainer.precision", PRECISIONS)
+    accelerator: str = "cpu"
+    devices: PositiveInt | DeviceIds | Literal["auto"] = 1
+    strategy: str = "auto"
+    num_nodes: PositiveInt = 1
+    precision: Precision = "32-true"
+    enable_progress_bar: Flag = True
+    deterministic: Flag = True
+    log_every_n_steps: PositiveInt = 10
+    limit_train_batches: BatchLimit = None
+    limit_val_batches: BatchLimit = None
 
 
 def make_trainer(
-    settings: TrainerSettings, *, checkpoint_dir: str | Path, logger: Any = None,
-    extra_callbacks: Iterable[pl.Callback] = (),
+    trainer: TrainerParams, *, max_epochs: int, patience: int, seed: int, gradient_clip_val: float,
+    checkpoint_dir: str | Path, logger: Any = None, extra_callbacks: Iterable[pl.Callback] = (),
 ) -> pl.Trainer:
     """A seeded Lightning trainer that checkpoints into ``checkpoint_dir``.
 
     Callbacks: two ``ModelCheckpoint`` s (the best epoch by ``val_mse`` as
     ``best-epochEEE-val_mseV.ckpt``, and ``last.ckpt`` rewritten at the end of every epoch),
-    ``EarlyStopping`` on ``val_mse``,
-    :class:`~s2kd.training.callbacks.FiniteLossCallback`,
+    :class:`ResumableEarlyStopping` on ``val_mse``, :class:`~s2kd.training.callbacks.FiniteLossCallback`,
     :class:`~s2kd.training.callbacks.EpochMetricsCollector`, then ``extra_callbacks``.
 
     Args:
-        settings: the trainer settings.
+        trainer: where and how to run.
+        max_epochs: the most epochs (a resumed run counts the epochs it resumes).
+        patience: epochs without a lower ``val_mse`` before early stopping.
+        seed: seed of everything (weights, shuffling, workers).
+        gradient_clip_val: clip the global gradient norm to this (0: no clipping).
         checkpoint_dir: folder of the checkpoints (and Lightning's ``default_root_dir``).
         logger: a Lightning logger (e.g. ``MLFlowLogger``) or ``None`` for none.
         extra_callbacks: more callbacks.
-
-    Returns:
-        The trainer; pass it to :func:`fit` with the same ``checkpoint_dir``.
     """
-    pl.seed_everything(int(settings.seed), workers=True)
+    pl.seed_everything(int(seed), workers=True)
     checkpoint_dir = Path(checkpoint_dir)
     callbacks: list[pl.Callback] = [
         # the best epoch by val_mse; it must come before the "last" checkpoint below, so that
@@ -132,31 +122,42 @@ def make_trainer(
         # improved, so a killed run would resume from its best epoch, not its last one
         ModelCheckpoint(dirpath=checkpoint_dir, filename=LAST_CHECKPOINT.removesuffix(".ckpt"), monitor=None,
                         save_top_k=1, every_n_epochs=1, enable_version_counter=False),
-        EarlyStopping(monitor=MONITOR, mode="min", patience=int(settings.patience)),
+        ResumableEarlyStopping(monitor=MONITOR, mode="min", patience=int(patience)),
         FiniteLossCallback(),
         EpochMetricsCollector(),
+        *extra_callbacks,
     ]
-    callbacks.extend(extra_callbacks)
-    limits = {k: v for k, v in (("limit_train_batches", settings.limit_train_batches),
-                                ("limit_val_batches", settings.limit_val_batches)) if v is not None}
+    limits = {k: v for k in ("limit_train_batches", "limit_val_batches") if (v := getattr(trainer, k)) is not None}
     return pl.Trainer(
-        max_epochs=int(settings.max_epochs),
-        accelerator=settings.accelerator,
-        devices=settings.devices,
-        strategy=settings.strategy,
-        num_nodes=int(settings.num_nodes),
-        precision=settings.precision,
-        gradient_clip_val=float(settings.gradient_clip_val) or None,
+        max_epochs=int(max_epochs),
+        accelerator=trainer.accelerator,
+        devices=trainer.devices,
+        strategy=trainer.strategy,
+        num_nodes=trainer.num_nodes,
+        precision=trainer.precision,
+        gradient_clip_val=float(gradient_clip_val) or None,
         gradient_clip_algorithm="norm",
         # "warn" = torch.use_deterministic_algorithms(True, warn_only=True)
-        deterministic="warn" if settings.deterministic else False,
-        enable_progress_bar=bool(settings.enable_progress_bar),
-        log_every_n_steps=int(settings.log_every_n_steps),
+        deterministic="warn" if trainer.deterministic else False,
+        enable_progress_bar=trainer.enable_progress_bar,
+        log_every_n_steps=trainer.log_every_n_steps,
         logger=logger if logger is not None else False,
         callbacks=callbacks,
         default_root_dir=checkpoint_dir,
         **limits,
     )
+
+
+class ResumableEarlyStopping(EarlyStopping):
+    """``EarlyStopping`` that keeps a finished run finished when it is resumed.
+
+    Lightning restores the callback's state but not ``trainer.should_stop``, so a run resumed after
+    early stopping would train one more epoch before stopping again.
+    """
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.stopped_epoch > 0:  # it cannot stop at epoch 0: the first validation only sets the best
+            trainer.should_stop = True
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -180,49 +181,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def _epochs_completed(checkpoint: dict[str, Any]) -> int:
-    """Epochs finished when ``checkpoint`` was written (at an epoch's end, as ``make_trainer`` saves)."""
-    try:
-        return int(checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
-    except (KeyError, TypeError):
-        return int(checkpoint["epoch"]) + 1
-
-
-def _callback(trainer: pl.Trainer, kind: type) -> Any:
-    found = [c for c in trainer.callbacks if isinstance(c, kind)]
-    return found[0] if found else None
-
-
-def _best_checkpoint_callback(trainer: pl.Trainer) -> ModelCheckpoint | None:
-    found = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.monitor == MONITOR]
-    return found[0] if found else None
-
-
-def _stopped_early(checkpoint: dict[str, Any], trainer: pl.Trainer) -> bool:
-    early = _callback(trainer, EarlyStopping)
-    state = checkpoint.get("callbacks", {}).get(early.state_key) if early is not None else None
-    # EarlyStopping records the epoch it stopped at (it cannot stop at epoch 0 on patience: the first
-    # validation only sets the best score); it runs before ModelCheckpoint, so last.ckpt has it
-    return bool(state) and int(state.get("stopped_epoch", 0)) > 0
-
-
-def _as_float(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value.item() if isinstance(value, torch.Tensor) else value)
-    return value if math.isfinite(value) else None
-
-
-def _load_weights(module: pl.LightningModule, path: str | Path) -> None:
-    state = read_checkpoint(path)["state_dict"]
-    module.load_state_dict({k: v.clone() for k, v in state.items()})
-
-
 def fit(
     module: pl.LightningModule, train_loader: DataLoader, val_loader: DataLoader, trainer: pl.Trainer, *,
-    checkpoint_dir: str | Path, restore_best: bool = True,
+    restore_best: bool = True,
 ) -> dict[str, Any]:
-    """Train ``module``, resuming from ``checkpoint_dir/last.ckpt`` when it exists.
+    """Train ``module``, resuming from the trainer's ``last.ckpt`` when there is one.
 
     - no ``last.ckpt``: train from scratch;
     - ``last.ckpt`` of an unfinished run (killed, crashed): continue after its last finished epoch;
@@ -232,10 +195,9 @@ def fit(
         module: the training recipe (e.g. :class:`~s2kd.training.module.ForecastModule`).
         train_loader: training batches.
         val_loader: validation batches.
-        trainer: from :func:`make_trainer` with the same ``checkpoint_dir``.
-        checkpoint_dir: the checkpoints' folder.
+        trainer: from :func:`make_trainer`.
         restore_best: ``module`` ends with the best epoch's weights (lowest ``val_mse``); with
-            ``False``, with the last epoch's (also when nothing was left to train).
+            ``False``, with the last epoch's.
 
     Returns:
         ``{"best_val_mse", "best_checkpoint", "last_checkpoint", "epochs_run" (epochs the weights
@@ -248,79 +210,40 @@ def fit(
         InputError: when ``last.ckpt`` is unreadable (truncated/corrupt): delete it to restart.
         FloatingPointError: on a NaN/inf training loss.
     """
-    checkpoint_dir = Path(checkpoint_dir)
-    ckpt_cb = _best_checkpoint_callback(trainer)
-    if not isinstance(ckpt_cb, ModelCheckpoint) or ckpt_cb.dirpath is None or (
-            Path(ckpt_cb.dirpath).resolve() != checkpoint_dir.resolve()):
-        raise ParameterError("checkpoint_dir", f"{checkpoint_dir} is not where the trainer checkpoints "
-                             f"({getattr(ckpt_cb, 'dirpath', None)})",
-                             fix="build the trainer with make_trainer(..., checkpoint_dir=<the same folder>)")
-    last = checkpoint_dir / LAST_CHECKPOINT
-    collector = _callback(trainer, EpochMetricsCollector)
-    resumed_from: int | None = None
-    if last.exists():
-        checkpoint = read_checkpoint(last)
-        resumed_from = _epochs_completed(checkpoint)
-        if resumed_from >= int(trainer.max_epochs) or _stopped_early(checkpoint, trainer):
-            logger.info("%s: the run already finished (%d epochs); nothing to train", last, resumed_from)
-            return _finished_summary(module, trainer, checkpoint, last, resumed_from, restore_best)
+    best_cb = next(c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.monitor == MONITOR)
+    early = next(c for c in trainer.callbacks if isinstance(c, ResumableEarlyStopping))
+    collector = next(c for c in trainer.callbacks if isinstance(c, EpochMetricsCollector))
+    last = Path(best_cb.dirpath) / LAST_CHECKPOINT
+    resumed_from = 0
+    if last.exists():  # refuse a damaged file with its name and the fix; saved at an epoch's end
+        resumed_from = int(read_checkpoint(last)["epoch"]) + 1
         logger.info("resuming from %s after epoch %d of %d", last, resumed_from, trainer.max_epochs)
-        del checkpoint
-        with warnings.catch_warnings():
-            # resuming from the folder's own last.ckpt: a non-empty folder is expected here
+    with warnings.catch_warnings():
+        if resumed_from:  # resuming from the folder's own last.ckpt: a non-empty folder is expected
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-            trainer.fit(module, train_loader, val_loader, ckpt_path=str(last))
-    else:
-        trainer.fit(module, train_loader, val_loader)
+        else:  # a fresh run: "last" finds nothing to resume, as expected
+            warnings.filterwarnings("ignore", message=r'.*ckpt_path="last"\) is set, but there is no last checkpoint')
+        trainer.fit(module, train_loader, val_loader, ckpt_path="last")
 
-    best_path = ckpt_cb.best_model_path or None
+    best_path = best_cb.best_model_path or None
     if restore_best and best_path and Path(best_path).exists():
-        _load_weights(module, best_path)
+        state = read_checkpoint(best_path)["state_dict"]
+        module.load_state_dict({k: v.clone() for k, v in state.items()})
     elif restore_best:
         logger.warning("no best checkpoint found (%s); the module keeps the last epoch's weights", best_path)
     epochs_run = int(trainer.current_epoch)
+    score = best_cb.best_model_score
+    score = float(score.item() if isinstance(score, torch.Tensor) else score) if score is not None else None
     summary = {
-        "best_val_mse": _as_float(ckpt_cb.best_model_score),
+        "best_val_mse": score if score is not None and math.isfinite(score) else None,
         "best_checkpoint": best_path,
         "last_checkpoint": str(last) if last.exists() else None,
         "epochs_run": epochs_run,
-        "epochs_trained_now": epochs_run - (resumed_from or 0),
-        "resumed_from_epoch": resumed_from,
-        "stopped_early": bool(getattr(_callback(trainer, EarlyStopping), "stopped_epoch", 0)),
-        "history": [dict(r) for r in collector.history] if collector is not None else [],
+        "epochs_trained_now": epochs_run - resumed_from,
+        "resumed_from_epoch": resumed_from or None,
+        "stopped_early": early.stopped_epoch > 0,
+        "history": [dict(r) for r in collector.history],
     }
     logger.info("trained %d epochs (%d now), best val_mse %s at %s", epochs_run, summary["epochs_trained_now"],
                 summary["best_val_mse"], best_path)
     return summary
-
-
-def _finished_summary(
-    module: pl.LightningModule, trainer: pl.Trainer, checkpoint: dict[str, Any], last: Path, epochs: int,
-    restore_best: bool,
-) -> dict[str, Any]:
-    """The summary of a run that had already finished, read from its ``last.ckpt``."""
-    states = checkpoint.get("callbacks", {})
-    ckpt_state = states.get(_best_checkpoint_callback(trainer).state_key, {})
-    collector = _callback(trainer, EpochMetricsCollector)
-    history = states.get(collector.state_key, {}).get("history", []) if collector is not None else []
-    if collector is not None:
-        collector.load_state_dict({"history": history})
-    best_path = ckpt_state.get("best_model_path") or None
-    if best_path and not Path(best_path).exists():
-        logger.warning("the best checkpoint %s recorded in %s is gone; using the last epoch's weights",
-                       best_path, last)
-        best_path = None
-    if restore_best and best_path:
-        _load_weights(module, best_path)
-    else:
-        module.load_state_dict({k: v.clone() for k, v in checkpoint["state_dict"].items()})
-    return {
-        "best_val_mse": _as_float(ckpt_state.get("best_model_score")),
-        "best_checkpoint": best_path,
-        "last_checkpoint": str(last),
-        "epochs_run": epochs,
-        "epochs_trained_now": 0,
-        "resumed_from_epoch": epochs,
-        "stopped_early": _stopped_early(checkpoint, trainer),
-        "history": [dict(r) for r in history],
-    }
