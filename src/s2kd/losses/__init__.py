@@ -1,7 +1,8 @@
 """Losses of S2-KD and its baselines: ``L = L_task + β·L_sem + λ·L_spec`` (and output KD).
 
 Every loss takes named tensors and returns a scalar; :class:`~s2kd.losses.composite.CompositeLoss`
-weights several, reports each term and prints its own formula. Library code: no Kedro, no MLflow.
+weights several, reports each term and prints its own formula. Which terms a method uses is the
+methods registry's business (:data:`s2kd.training.methods.METHODS`). Library code: no Kedro, no MLflow.
 """
 
 from s2kd.losses.composite import CompositeLoss
@@ -10,6 +11,4 @@ from s2kd.losses.semantic import semantic_loss, standardise
 from s2kd.losses.spectral import spectral_loss
 from s2kd.losses.task import task_loss
 
-LOSSES = {"task": task_loss, "semantic": semantic_loss, "spectral": spectral_loss, "output_kd": output_kd_loss}
-
-__all__ = ["LOSSES", "CompositeLoss", "output_kd_loss", "semantic_loss", "spectral_loss", "standardise", "task_loss"]
+__all__ = ["CompositeLoss", "output_kd_loss", "semantic_loss", "spectral_loss", "standardise", "task_loss"]

@@ -4,9 +4,9 @@ Contract shared by every forecaster: layout ``(B, T, C, H, W)``; attribute ``use
 ``forward(x, text=None, text_mask=None) -> dict`` with ``"y_hat" (B, T_out, C, H, W)`` and
 ``"latent" (B, d, ceil(H/4), ceil(W/4))``; the teacher adds ``"z"``, ``"z_low"``, ``"z_high"``.
 
-The registry: ``MODELS`` (kind -> class) and ``CONFIGS`` (kind -> config dataclass). A model is
-saved as ``(kind, config_to_dict(model.config), model.state_dict())`` and rebuilt, without any
-training code, by ``build_model(kind, config_dict)`` + ``load_state_dict``.
+The registry: ``MODELS`` (kind -> class; each class names its config dataclass as ``config_class``).
+A model is saved as ``(kind, config_to_dict(model.config), model.state_dict())`` and rebuilt,
+without any training code, by ``build_model(kind, config_dict)`` + ``load_state_dict``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from s2kd.models.student import SimVPStudent, StudentConfig, UNetStudent
 from s2kd.models.teacher import MultimodalTeacher, TeacherConfig
 
 MODELS: dict[str, type[nn.Module]] = {"teacher": MultimodalTeacher, "simvp": SimVPStudent, "unet": UNetStudent}
-CONFIGS: dict[str, type] = {"teacher": TeacherConfig, "simvp": StudentConfig, "unet": StudentConfig}
 
 ModelConfig = TeacherConfig | StudentConfig
 
@@ -46,7 +45,7 @@ def config_from_dict(kind: str, values: Mapping[str, Any]) -> ModelConfig:
     For the students, ``backbone`` defaults to ``kind`` and must agree with it.
     """
     _check_kind(kind)
-    cls = CONFIGS[kind]
+    cls = MODELS[kind].config_class
     values = dict(values)
     if cls is StudentConfig:
         values.setdefault("backbone", kind)
@@ -69,9 +68,10 @@ def build_model(kind: str, config: Mapping[str, Any] | ModelConfig) -> nn.Module
     _check_kind(kind)
     if not dataclasses.is_dataclass(config):
         config = config_from_dict(kind, config)
-    if not isinstance(config, CONFIGS[kind]):
+    expected = MODELS[kind].config_class
+    if not isinstance(config, expected):
         raise ParameterError("model config", f"{type(config).__name__} given for kind {kind!r}",
-                             f"pass a {CONFIGS[kind].__name__}")
+                             f"pass a {expected.__name__}")
     return MODELS[kind](config)
 
 
@@ -89,6 +89,6 @@ def model_kind(model: nn.Module) -> str:
 
 
 __all__ = [
-    "CONFIGS", "MODELS", "PRESETS", "MultimodalTeacher", "Projector", "SimVPStudent", "StudentConfig", "TeacherConfig",
+    "MODELS", "PRESETS", "MultimodalTeacher", "Projector", "SimVPStudent", "StudentConfig", "TeacherConfig",
     "UNetStudent", "build_model", "build_student", "config_from_dict", "config_to_dict", "model_kind", "preset_configs",
 ]

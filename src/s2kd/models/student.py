@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from s2kd.errors import ParameterError
 from s2kd.models.blocks import ConvNormAct, Down, LocalBlock, Up, crop, pad_to_multiple
+from s2kd.models.config import ForecasterConfig
 from s2kd.models.decoder import Decoder
 from s2kd.models.encoder import VisualEncoder
 
@@ -16,38 +18,25 @@ BACKBONES = ("simvp", "unet")
 
 
 @dataclass
-class StudentConfig:
+class StudentConfig(ForecasterConfig):
     """Sizes of a student; presets in :mod:`s2kd.models.presets`.
 
-    Attributes:
+    Attributes (beside :class:`~s2kd.models.config.ForecasterConfig`'s; the U-Net doubles ``width``
+    at 1/2 and 1/4 resolution, ``d`` is the exposed latent's):
         backbone: ``"simvp"`` (:class:`SimVPStudent`) or ``"unet"`` (:class:`UNetStudent`).
-        in_channels: channels ``C`` of the input frames.
-        out_channels: channels of the predicted frames.
-        t_in: input frames.
-        t_out: predicted frames.
-        width: channels of the full-resolution stage (the U-Net doubles it at 1/2 and 1/4).
-        d: channels of the exposed latent at ``H/4 x W/4``.
         n_blocks: depthwise inception blocks at ``H/4 x W/4``.
     """
 
+    where: ClassVar[str] = "student"
+
     backbone: str
-    in_channels: int
-    out_channels: int
-    t_in: int
-    t_out: int
-    width: int
-    d: int
     n_blocks: int
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
             raise ParameterError("student.backbone", f"is {self.backbone!r}", f"use one of {BACKBONES}")
-        for name in ("in_channels", "out_channels", "t_in", "t_out", "width", "d"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ParameterError(f"student.{name}", f"is {value!r}", "use an integer >= 1")
-        if not (isinstance(self.n_blocks, int) and self.n_blocks >= 0):
-            raise ParameterError("student.n_blocks", f"is {self.n_blocks!r}", "use an integer >= 0")
+        super().__post_init__()
+        self.require_counts(("n_blocks",), minimum=0)
 
 
 class SimVPStudent(nn.Module):
@@ -59,6 +48,7 @@ class SimVPStudent(nn.Module):
     """
 
     uses_text = False
+    config_class = StudentConfig
 
     def __init__(self, config: StudentConfig) -> None:
         super().__init__()
@@ -86,6 +76,7 @@ class UNetStudent(nn.Module):
     """
 
     uses_text = False
+    config_class = StudentConfig
 
     def __init__(self, config: StudentConfig) -> None:
         super().__init__()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from s2kd.errors import ParameterError
+from s2kd.models.config import ForecasterConfig
 from s2kd.models.decoder import Decoder
 from s2kd.models.encoder import VisualEncoder
 from s2kd.models.fusion import CrossModalAlignment
@@ -21,16 +23,12 @@ def _require(ok: bool, where: str, problem: str, fix: str) -> None:
 
 
 @dataclass
-class TeacherConfig:
+class TeacherConfig(ForecasterConfig):
     """Sizes of :class:`MultimodalTeacher`; presets in :mod:`s2kd.models.presets`.
 
-    Attributes:
-        in_channels: channels ``C`` of the input frames.
-        out_channels: channels of the predicted frames.
-        t_in: input frames.
-        t_out: predicted frames.
-        width: channels of the per-frame encoder/decoder stages (full, 1/2 and 1/4 resolution).
-        d: channels of the latent at ``H/4 x W/4`` (fusion, translator); a multiple of 4 and of ``n_heads``.
+    Attributes (beside :class:`~s2kd.models.config.ForecasterConfig`'s; ``width`` is that of the
+    per-frame encoder/decoder stages at full, 1/2 and 1/4 resolution, ``d`` a multiple of 4 and of
+    ``n_heads``):
         n_fusion: cross-attention blocks.
         n_heads: attention heads (fusion, and the translator when ``low_op="attention"``).
         n_translator: blocks in each band of the translator.
@@ -45,12 +43,8 @@ class TeacherConfig:
             its sample and must also forecast without text; 0 in evaluation.
     """
 
-    in_channels: int
-    out_channels: int
-    t_in: int
-    t_out: int
-    width: int
-    d: int
+    where: ClassVar[str] = "teacher"
+
     n_fusion: int
     n_heads: int
     n_translator: int
@@ -63,12 +57,9 @@ class TeacherConfig:
     text_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("in_channels", "out_channels", "t_in", "t_out", "width", "d", "n_heads", "n_translator",
-                     "n_modes", "text_dim"):
-            value = getattr(self, name)
-            _require(isinstance(value, int) and value >= 1, f"teacher.{name}", f"is {value!r}", "use an integer >= 1")
-        _require(isinstance(self.n_fusion, int) and self.n_fusion >= 0, "teacher.n_fusion",
-                 f"is {self.n_fusion!r}", "use an integer >= 0")
+        super().__post_init__()
+        self.require_counts(("n_heads", "n_translator", "n_modes", "text_dim"), minimum=1)
+        self.require_counts(("n_fusion",), minimum=0)
         _require(self.low_op in LOW_OPS, "teacher.low_op", f"is {self.low_op!r}", f"use one of {LOW_OPS}")
         _require(self.d % 4 == 0 and self.d % self.n_heads == 0, "teacher.d",
                  f"is {self.d} with n_heads={self.n_heads}", "use a multiple of 4 and of n_heads")
@@ -95,6 +86,8 @@ class MultimodalTeacher(nn.Module):
     ``use_text=False``) they attend to a learned null token only. ``use_text=False`` builds no text
     adapter and ignores ``text`` entirely, so the vision teacher's output cannot depend on text.
     """
+
+    config_class = TeacherConfig
 
     def __init__(self, config: TeacherConfig) -> None:
         super().__init__()
