@@ -4,10 +4,11 @@ Usage (after ``python benchmarks/results.py --datasets <dataset>`` has trained t
 
     python benchmarks/experiments.py --dataset ncep [--seeds 0 1 2] [--variants output_spec cosine]
 
-Every variant of ``benchmarks/experiments.yml`` is one ``kedro run --pipeline distill`` per seed on
-``bench_<dataset>_s<seed>`` with the benchmark's parameters plus the variant's, in the MLflow
-experiment ``s2kd-experiments``; it reads the validation MSE of the students it trained from
-``distill_validation.csv``. Only the validation split is read. Results accumulate in
+Every variant of ``benchmarks/experiments.yml`` is one ``kedro run --pipelines distill,ablations
+--namespaces student_<method>,...`` per seed on ``bench_<dataset>_s<seed>`` (only the variant's
+students train) with the benchmark's parameters plus the variant's, in the MLflow experiment
+``s2kd-experiments``; it reads the validation MSE of each student it trained from its validation row
+``validation/student_<method>.json``. Only the validation split is read. Results accumulate in
 ``data/08_reporting/experiments_<dataset>.csv`` (a finished variant and seed is skipped) and the table
 goes to ``docs/experiments/<dataset>.md``.
 """
@@ -15,6 +16,7 @@ goes to ``docs/experiments/<dataset>.md``.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import time
 
@@ -30,14 +32,15 @@ def run_variant(config: dict, dataset: str, seed: int, methods: list[str], extra
     params = run_params(config, dataset, seed)
     params = {k: v for k, v in params.items() if not k.startswith(("train_teacher.", "evaluate.", "ingest."))}
     params.update(extra)
-    params["distill.methods"] = "+".join(methods)
-    cmd = kedro_command(config["datasets"][dataset].get("env"), ["distill"], params)
+    cmd = kedro_command(config["datasets"][dataset].get("env"), ["distill", "ablations"], params)
+    cmd += ["--namespaces", ",".join(f"student_{m}" for m in methods)]
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=kedro_environ("s2kd-experiments"))
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[1:])} failed:\n{(done.stdout + done.stderr)[-3000:]}")
-    table = pd.read_csv(ROOT / "data" / "08_reporting" / params["dataset"] / "distill_validation.csv")
-    return dict(zip(table["method"], table["best_val_mse"], strict=True)), time.perf_counter() - start
+    folder = ROOT / "data" / "08_reporting" / params["dataset"] / "validation"
+    rows = {m: json.loads((folder / f"student_{m}.json").read_text()) for m in methods}
+    return {m: row["best_val_mse"] for m, row in rows.items()}, time.perf_counter() - start
 
 
 def main() -> None:

@@ -8,12 +8,14 @@ Usage (from the project root, in the project's environment)::
 
 For each dataset of ``benchmarks/results.yml`` the first seed runs::
 
-    kedro run [--env <env>] --pipelines ingest,narrate,train_teacher,distill,evaluate \
+    kedro run [--env <env>] --pipelines ingest,narrate,train_teacher,distill,ablations \
         --params dataset=bench_<dataset>_s<seed>,train_teacher.seed=<first>,distill.seed=<seed>,<common>,<dataset's>
 
-and every later seed copies that run's ingest and narrate outputs and its frozen teachers (the privileged
-teacher is trained once and shared, so the seeds measure the students' spread) and runs only
-``distill,evaluate`` with its own ``distill.seed``. Outputs land under ``data/<layer>/bench_<dataset>_s<seed>/``;
+(``evaluate`` instead of ``ablations`` for a dataset whose ``methods`` are ``core``: the ``ablations``
+pipeline trains the ablation teacher and students, then scores every model), and every later seed
+copies that run's ingest and narrate outputs and its frozen teachers with their finished checkpoints
+(the privileged teacher is trained once and shared, so the seeds measure the students' spread) and
+runs only ``distill,ablations`` (or ``distill,evaluate``) with its own ``distill.seed``. Outputs land under ``data/<layer>/bench_<dataset>_s<seed>/``;
 MLflow runs go to the experiment named in the YAML. A finished (dataset, seed) leaves
 ``benchmark_run.json`` beside its metrics and is skipped next time unless its parameters changed, so
 an interrupted benchmark resumes where it stopped (and training resumes from checkpoints). Each run's
@@ -56,11 +58,13 @@ from s2kd.reporting.seeds import (  # noqa: E402
     stack_seeds,
 )
 
-FIRST_PIPELINES = ["ingest", "narrate", "train_teacher", "distill", "evaluate"]
-LATER_PIPELINES = ["distill", "evaluate"]
-SHARED_LAYERS = ["03_primary", "04_feature"]  # seed-independent outputs of ingest and narrate
-SHARED_MODELS = ["teacher_multimodal.pt", "teacher_vision.pt", "teacher_ablations"]  # the frozen teachers
-SHARED_REPORTS = ["teacher_validation.csv"]
+FIRST_PIPELINES = ["ingest", "narrate", "train_teacher", "distill"]
+LATER_PIPELINES = ["distill"]
+#: what a later seed takes over from the first seed's run, relative to data/<layer>/<run>/: the
+#: seed-independent outputs of ingest and narrate, and the frozen teachers with their finished checkpoints
+#: and validation rows (so the ablation pipeline's teacher node finds its teacher trained)
+SHARED = ["03_primary", "04_feature", "06_models/teacher_*.pt", "06_models/checkpoints/teacher_*",
+          "08_reporting/teacher_validation.csv", "08_reporting/validation/teacher_*.json"]
 TABLE_METRICS = ("mse", "mae", "rmse_physical", "acc", "ssim", "spectral_error_low", "spectral_error_mid",
                  "spectral_error_high")
 CURVE_MODELS = ("teacher_multimodal", "student_student", "student_output_kd", "student_feature_kd", "student_sdkd",
@@ -80,9 +84,15 @@ def run_params(config: dict[str, Any], dataset: str, seed: int) -> dict[str, Any
     """The ``--params`` of one (dataset, seed): common budget, then the dataset's own, then the seeds
     (the teachers' is always the first seed's: they are trained once and shared)."""
     spec = config["datasets"][dataset]
-    methods = config["all_methods"] if spec.get("methods", "all") == "all" else config["core_methods"]
     return {"dataset": run_name(dataset, seed), **config["common"], **(spec.get("params") or {}),
-            "train_teacher.seed": config["seeds"][0], "distill.seed": seed, "distill.methods": "+".join(methods)}
+            "train_teacher.seed": config["seeds"][0], "distill.seed": seed}
+
+
+def pipelines(config: dict[str, Any], dataset: str, *, first: bool) -> list[str]:
+    """The pipelines of one run: the first seed trains the teachers; every seed its students, then the
+    ablations (which score every model) or, for a dataset run on the core methods only, ``evaluate``."""
+    scoring = "ablations" if config["datasets"][dataset].get("methods", "all") == "all" else "evaluate"
+    return [*(FIRST_PIPELINES if first else LATER_PIPELINES), scoring]
 
 
 def params_arg(params: dict[str, Any]) -> str:
@@ -116,20 +126,24 @@ def finished(name: str, params: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def shared_paths(name: str) -> list[Path]:
-    """What a later seed takes over from the first seed's run ``name``: data and frozen teachers."""
-    data = ROOT / "data"
-    return ([data / layer / name for layer in SHARED_LAYERS] + [data / "06_models" / name / m for m in SHARED_MODELS]
-            + [data / "08_reporting" / name / r for r in SHARED_REPORTS])
+    """What a later seed takes over from the first seed's run ``name`` (:data:`SHARED`), as found there."""
+    data, found = ROOT / "data", []
+    for pattern in SHARED:
+        layer, _, rest = pattern.partition("/")
+        matches = sorted((data / layer / name).glob(rest)) if rest else [data / layer / name]
+        if not matches or not matches[0].exists():
+            raise FileNotFoundError(f"{data / layer / name / rest} is missing: the first seed's run did not finish")
+        found += matches
+    return found
 
 
 def copy_shared(source: str, target: str) -> None:
     """The first seed's ingest/narrate outputs and teachers into ``target``'s folders (each replaced whole,
     through a temporary copy, so an interrupted copy is never mistaken for a finished one)."""
-    for src, dst in zip(shared_paths(source), shared_paths(target), strict=True):
-        if not src.exists():
-            if src.name == "teacher_ablations":  # only trained when a method needs the shuffled teacher
-                continue
-            raise FileNotFoundError(f"{src} is missing: the first seed's run did not finish")
+    data = ROOT / "data"
+    for src in shared_paths(source):
+        layer, run, *rest = src.relative_to(data).parts
+        dst = data.joinpath(layer, target, *rest)
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_name(dst.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -159,16 +173,15 @@ def run_one(config: dict[str, Any], dataset: str, seed: int, first_seed: int) ->
     if done is not None:
         print(f"  {name}: finished before ({done['seconds']:.0f} s), skipped", flush=True)
         return done
-    pipelines = FIRST_PIPELINES
     if seed != first_seed:
         first_params = run_params(config, dataset, first_seed)
         if finished(first_params["dataset"], first_params) is None:
             raise RuntimeError(f"run seed {first_seed} of {dataset} first: it makes the data and the teachers "
                                "every seed shares")
         copy_shared(first_params["dataset"], name)
-        pipelines = LATER_PIPELINES
+    names = pipelines(config, dataset, first=seed == first_seed)
     env = config["datasets"][dataset].get("env")
-    cmd = kedro_command(env, pipelines, params)
+    cmd = kedro_command(env, names, params)
     log = ROOT / "data" / "08_reporting" / name / "benchmark.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     environ = kedro_environ(config.get("mlflow_experiment", "s2kd-benchmark"))
@@ -180,7 +193,7 @@ def run_one(config: dict[str, Any], dataset: str, seed: int, first_seed: int) ->
     if code != 0:
         tail = "".join(log.read_text().splitlines(keepends=True)[-25:])
         raise RuntimeError(f"{name} failed (exit {code}) after {seconds:.0f} s; the end of {log}:\n{tail}")
-    marker = {"params": params, "params_digest": digest(params), "seconds": seconds, "pipelines": pipelines,
+    marker = {"params": params, "params_digest": digest(params), "seconds": seconds, "pipelines": names,
               "command": " ".join(cmd[1:]), "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     tmp = marker_path(name).with_suffix(".tmp")
     tmp.write_text(json.dumps(marker, indent=2))
@@ -204,7 +217,11 @@ def load_dataset(config: dict[str, Any], dataset: str) -> dict[str, Any] | None:
         folder = ROOT / "data" / "08_reporting" / params["dataset"]
         tables["metrics"][seed] = pd.read_parquet(folder / "metrics_table.parquet")
         tables["efficiency"][seed] = pd.read_csv(folder / "efficiency.csv")
-        tables["teachers"][seed] = pd.read_csv(folder / "teacher_validation.csv")
+        teachers = [pd.read_csv(folder / "teacher_validation.csv")]
+        if (folder / "ablation_validation.csv").exists():  # the shuffled-text teacher's row
+            ablations = pd.read_csv(folder / "ablation_validation.csv")
+            teachers.append(ablations[ablations["model"].str.startswith("teacher_")])
+        tables["teachers"][seed] = pd.concat(teachers, ignore_index=True)
         seconds[seed] = marker["seconds"]
     if not seconds:
         return None

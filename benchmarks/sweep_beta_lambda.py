@@ -5,16 +5,15 @@ Usage (from the project root, after ``kedro run`` has made the teachers of that 
     python benchmarks/sweep_beta_lambda.py [--env ncep] [--betas 0.01 0.1 1] [--lambdas 0.01 0.1 1] \
         [--baselines student feature_kd sdkd] [--out docs/sweeps/synthetic.md]
 
-Each pair is its own Kedro run (``--params distill.methods=[s2kd],distill.beta=B,distill.lambda=L``)
-with its own nested MLflow run ``student_s2kd`` tagged ``s2kd.method=s2kd``: in the MLflow UI filter
+Each pair is its own Kedro run of the one student's node (``kedro run --pipeline distill --namespaces
+student_s2kd --params distill.beta=B,distill.lambda=L``) with its own nested MLflow run ``student_s2kd`` tagged ``s2kd.method=s2kd``: in the MLflow UI filter
 ``tags.`s2kd.method` = 's2kd'`` and add the ``beta``, ``lambda`` and ``best_val_mse`` columns to see
 them side by side. ``--baselines`` trains those methods once at each β (``feature_kd``) or λ
 (``sdkd``) of the grid, so every method gets the same tuning budget along its own weight. Only the
 validation split is read. Prints and writes a markdown table of the validation MSE.
 
-Every run leaves a new ``students`` version holding just the methods it trained: rerun
-``kedro run --pipeline distill`` with the chosen defaults afterwards (finished students resume from
-their checkpoints and train no more epochs).
+Every run leaves a new version of the students it trained: rerun ``kedro run --pipeline distill`` with
+the chosen defaults afterwards (finished students resume from their checkpoints and train no more epochs).
 """
 
 from __future__ import annotations
@@ -33,13 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def distill(env: str | None, methods: list[str], **weights: float) -> dict[str, float]:
-    """One ``kedro run --pipeline distill`` with these methods and weights; ``{method: best val MSE}``."""
-    overrides: dict[str, Any] = {"methods": methods, **weights}
+    """The students of ``methods`` (their nodes of ``distill`` only) with these weights; ``{method: best val MSE}``."""
+    overrides: dict[str, Any] = dict(weights)
     with KedroSession.create(project_path=ROOT, env=env, runtime_params={"distill": overrides}) as session:
-        outputs = session.run(pipeline_name="distill")
-    metrics = outputs["distill_metrics"]
-    metrics = metrics.load() if hasattr(metrics, "load") else metrics  # Kedro 1.x returns the free datasets
-    return {m: float(metrics[f"{m}.best_val_mse"]) for m in methods}
+        session.run(pipeline_name="distill", namespaces=[f"student_{m}" for m in methods])
+        catalog = session.load_context().catalog
+        return {m: float(catalog.load(f"student_{m}_validation")["best_val_mse"]) for m in methods}
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from s2kd.pipeline_registry import register_pipelines
+from s2kd.training.methods import METHODS
 
 TINY = {"ingest": {"synthetic": {"n_times": 200, "height": 8, "width": 16}}}
 
@@ -29,7 +30,9 @@ def test_registry_has_ingest_and_a_default():
     configure_project("s2kd")
     pipelines = register_pipelines()
     assert "ingest" in pipelines
-    assert {n.name for n in pipelines["ingest"].nodes} <= {n.name for n in pipelines["__default__"].nodes}
+    default = {n.name for n in pipelines["__default__"].nodes}
+    assert {n.name for n in pipelines["ingest"].nodes} <= default
+    assert "teacher_shuffled.train" not in default, "the ablations run on demand, not in the default kedro run"
 
 
 def test_kedro_run_writes_outputs_and_an_mlflow_run_with_the_ingest_parameters(project):
@@ -68,7 +71,21 @@ def test_a_failing_run_is_marked_failed_and_writes_nothing(project):
     assert not (project / "data").exists() or not any(p.is_file() for p in (project / "data").rglob("*"))
 
 
-def test_kedro_viz_build_serves_the_ingest_pipeline(project):
+def test_kedro_registry_describe_lists_one_node_per_method(project):
+    kedro = Path(sys.executable).with_name("kedro")
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    done = subprocess.run([str(kedro), "registry", "describe", "distill"], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    listed = set(re.findall(r"- (\S+)", done.stdout))
+    assert {f"student_{m}.train" for m, spec in METHODS.items() if not spec.ablation} <= listed, done.stdout
+    done = subprocess.run([str(kedro), "registry", "describe", "ablations"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert {f"student_{m}.train" for m, spec in METHODS.items() if spec.ablation} | {"teacher_shuffled.train"} <= set(
+        re.findall(r"- (\S+)", done.stdout)), done.stdout
+
+
+def test_kedro_viz_build_shows_every_pipeline_and_one_node_per_trained_model(project):
     kedro = Path(sys.executable).with_name("kedro")
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
     done = subprocess.run([str(kedro), "viz", "build"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
@@ -78,7 +95,14 @@ def test_kedro_viz_build_serves_the_ingest_pipeline(project):
     data = {n["name"] for n in graph["nodes"] if n["type"] == "data"}
     assert {"load_and_validate_source", "split_and_fit_normalisation", "normalise_series", "describe_samples"} <= tasks
     assert {"series", "sample_index", "sample_metadata", "normalisation_stats"} <= data
-    assert {"ingest", "__default__"} <= {p["id"] for p in graph["pipelines"]}
+    trained = {f"student_{m}" for m, spec in METHODS.items() if not spec.ablation} | {"teacher_multimodal",
+                                                                                       "teacher_vision"}
+    # one "train" task per trained model, each in its own namespace box
+    train = [n for n in graph["nodes"] if n["type"] == "task" and n["name"] == "train"]
+    assert sorted(n["full_name"] for n in train) == sorted(f"{name}.train" for name in trained)
+    assert all(n["modular_pipelines"] == [n["full_name"].split(".")[0]] for n in train)
+    assert trained <= data
+    assert {"ingest", "distill", "ablations", "__default__"} <= {p["id"] for p in graph["pipelines"]}
 
 
 def test_readme_commands_match_ci_and_the_environments(repo):

@@ -46,8 +46,13 @@ LEGACY = {
     "pipelines": "ingest,narrate,train_teacher,distill,evaluate,report",
     "validation": ["teacher_validation.csv", "distill_validation.csv"],
 }
-#: this tree's layout
-CURRENT = LEGACY
+#: this tree's layout: a shared trainer group, one node per model, the ablations as their own pipeline
+CURRENT = {
+    "params": {"ingest": {"synthetic": DATA}, "train_teacher": BUDGET, "distill": BUDGET,
+               "trainer": {"enable_progress_bar": False}, "evaluate": EVALUATE},
+    "pipelines": "ingest,narrate,train_teacher,distill,ablations",
+    "validation": ["teacher_validation.csv", "distill_validation.csv", "ablation_validation.csv"],
+}
 
 
 def _copy_current(dest: Path) -> None:

@@ -1,9 +1,9 @@
-"""The project's hooks: typed parameter checks before any node, and MLflow tracking of every run.
+"""The project's hooks: a catalog check before any node, and MLflow tracking of every run.
 
-``ParameterValidationHook`` builds every parameter group a run's nodes take (``params:distill``,
-...) with its typed class (:mod:`s2kd.pipelines.params`) before the first node runs, so a bad value
-stops the run with the parameter's name and allowed range, before any data is read or written;
-``CatalogCheckHook`` likewise refuses a run whose catalog lacks an entry the run reads or writes.
+Parameters are checked by Kedro itself: each node declares the pydantic model of its
+``params:<group>`` input (``params: DistillParams``), and Kedro builds every such group from the
+configuration before the first node runs (:mod:`s2kd.params`). ``CatalogCheckHook`` likewise
+refuses a run whose catalog lacks an entry the run reads or writes.
 
 MLflow tracking for every ``kedro run`` goes through a small hook of our own.
 
@@ -13,7 +13,7 @@ overhead here; what we need fits in this hook (see ``docs/tracking.md``).
 
 One MLflow run per ``kedro run`` (named after the pipeline), tagged with the Kedro environment and
 run id; every parameter group a node receives (``params:<group>``) is logged flattened
-(``ingest.synthetic.seed``). Training code (later pipelines) opens nested runs under it.
+(``ingest.synthetic.seed``). Training nodes open nested runs under it (:mod:`s2kd.tracking`).
 """
 
 from __future__ import annotations
@@ -27,34 +27,9 @@ from kedro.framework.hooks import hook_impl
 
 from s2kd.distributed import is_global_zero
 from s2kd.errors import InputError
+from s2kd.tracking import flatten, plain
 
 logger = logging.getLogger(__name__)
-
-MAX_PARAM_LENGTH = 6000
-
-
-def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}``, values as strings cut to MLflow's limit."""
-    out: dict[str, str] = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = str(value)[:MAX_PARAM_LENGTH]
-    return out
-
-
-class ParameterValidationHook:
-    """Checks the parameter groups a run will use before its first node (and before MLflow opens a run)."""
-
-    @hook_impl(tryfirst=True)
-    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
-        from s2kd.pipelines.params import PARAMETER_GROUPS, validate_parameters
-
-        names = sorted(n for n in pipeline.inputs() if n.startswith("params:")
-                       and n.removeprefix("params:") in PARAMETER_GROUPS)
-        validate_parameters({n.removeprefix("params:"): catalog.load(n) for n in names})
 
 
 class CatalogCheckHook:
@@ -128,6 +103,7 @@ class MlflowTrackingHook:
         for name, value in inputs.items():
             if name.startswith("params:") and name not in self._logged:
                 group = name.removeprefix("params:")
+                value = plain(value)
                 flat = flatten(value, f"{group}.") if isinstance(value, Mapping) else {group: str(value)}
                 fresh = {k: v for k, v in flat.items() if k not in self._logged}
                 if fresh:

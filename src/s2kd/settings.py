@@ -2,10 +2,11 @@
 
 from kedro.config import OmegaConfigLoader
 
-from s2kd.hooks import CatalogCheckHook, MlflowTrackingHook, ParameterValidationHook
+from s2kd.hooks import CatalogCheckHook, MlflowTrackingHook
 
-# the catalog and the parameters are checked first (tryfirst), before MLflow opens a run
-HOOKS = (CatalogCheckHook(), ParameterValidationHook(), MlflowTrackingHook())
+# the catalog is checked first (tryfirst), before MLflow opens a run; Kedro checks the typed parameters
+# of every node before any hook runs
+HOOKS = (CatalogCheckHook(), MlflowTrackingHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

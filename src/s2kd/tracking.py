@@ -1,7 +1,9 @@
-"""MLflow helpers for the Kedro layer: one nested MLflow run per trained model.
+"""MLflow for the Kedro layer: one nested MLflow run per trained model, and the small helpers the
+hook and the nodes share.
 
-Library code (``s2kd.training``) takes a Lightning logger and knows nothing of MLflow; nodes open a
-nested run here and hand its logger down. Without an active MLflow run (tracking disabled in
+Library code (``s2kd.training``) takes a Lightning logger and knows nothing of MLflow; the nodes
+train a :class:`~s2kd.recipes.jobs.TrainingJob` through :func:`train_tracked`, which opens the
+model's nested run and hands its logger down. Without an active MLflow run (tracking disabled in
 ``conf/<env>/mlflow.yml``) nothing is logged.
 """
 
@@ -11,7 +13,29 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from s2kd.hooks import flatten
+from s2kd.models import config_to_dict
+from s2kd.recipes.jobs import TrainingJob
+from s2kd.training.trainer import TrainerParams
+
+MAX_PARAM_LENGTH = 6000
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}``, values as strings cut to MLflow's limit."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = str(value)[:MAX_PARAM_LENGTH]
+    return out
+
+
+def plain(value: Any) -> Any:
+    """A parameter group as plain data: a typed model's values under their YAML names, else as is."""
+    to_dict = getattr(value, "to_dict", None)
+    return to_dict() if callable(to_dict) else value
 
 
 @contextmanager
@@ -30,15 +54,24 @@ def model_run(name: str, params: Mapping[str, Any], tags: Mapping[str, str] | No
         yield MLFlowLogger(run_id=run.info.run_id, tracking_uri=mlflow.get_tracking_uri(), log_model=False)
 
 
-def log_final(metrics: Mapping[str, float], config: Mapping[str, Any] | None = None) -> None:
-    """Log final metrics (and the model config as ``config.json``) to the active nested run, if any."""
+def train_tracked(job: TrainingJob, trainer: TrainerParams) -> dict[str, Any]:
+    """Train ``job`` inside its own nested MLflow run: its ``run_params``, the per-epoch curves,
+    ``best_val_mse`` and ``train_seconds``, and the model config as ``config.json``.
+
+    Returns:
+        The job's summary (:meth:`TrainingJob.fit`) plus ``mlflow_run_id`` (``None`` without
+        tracking), which the model's ``meta`` keeps so that ``evaluate`` logs test metrics to the
+        same run.
+    """
     import mlflow
 
-    if mlflow.active_run() is None:
-        return
-    mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-    if config is not None:
-        mlflow.log_dict(dict(config), "config.json")
+    tags = {"s2kd.model": job.name, "s2kd.kind": job.kind, **job.tags}
+    with model_run(job.name, job.run_params, tags=tags) as mlf:
+        result = job.fit(trainer, logger=mlf)
+        if mlf is not None:
+            mlflow.log_metrics({"best_val_mse": float(result["best_val_mse"]), "train_seconds": result["seconds"]})
+            mlflow.log_dict(config_to_dict(job.model.config), "config.json")
+    return {**result, "mlflow_run_id": mlf.run_id if mlf is not None else None}
 
 
 def log_to_run(run_id: str | None, metrics: Mapping[str, float], artifacts: Mapping[str, str] | None = None) -> bool:

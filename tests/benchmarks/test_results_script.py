@@ -27,42 +27,50 @@ def test_every_run_has_the_same_budget_and_its_own_seed_and_folder():
     assert (b["train_teacher.seed"], b["distill.seed"]) == (0, 2)  # one frozen teacher, students per seed
     budget = {k: v for k, v in a.items() if k not in ("dataset", "train_teacher.seed", "distill.seed")}
     assert budget == {k: v for k, v in b.items() if k not in ("dataset", "train_teacher.seed", "distill.seed")}
-    assert a["distill.methods"].split("+") == CONFIG["all_methods"]
     long = results.run_params(CONFIG, "ncep_12x12", 1)
-    assert long["ingest.windows.t_out"] == 12 and long["distill.methods"].split("+") == CONFIG["core_methods"]
+    assert long["ingest.windows.t_out"] == 12
+    # the first seed trains the teachers; every seed its students, then the ablations (scoring every model),
+    # or only evaluate for a dataset run on the core methods
+    assert results.pipelines(CONFIG, "ncep", first=True) == ["ingest", "narrate", "train_teacher", "distill",
+                                                             "ablations"]
+    assert results.pipelines(CONFIG, "ncep", first=False) == ["distill", "ablations"]
+    assert results.pipelines(CONFIG, "ncep_12x12", first=False) == ["distill", "evaluate"]
     arg = results.params_arg(a)
-    assert arg.count(",") == len(a) - 1 and "distill.methods=student+output_kd" in arg
+    assert arg.count(",") == len(a) - 1 and "distill.seed=0" in arg
     with pytest.raises(ValueError, match="comma"):
-        results.params_arg({"distill.methods": "a,b"})
+        results.params_arg({"ingest.xarray.variables": "a,b"})
 
 
 def test_later_seeds_take_over_the_data_and_frozen_teachers_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(results, "ROOT", tmp_path)
-    for path in results.shared_paths("bench_x_s0"):
-        if path.name == "teacher_ablations":
-            continue  # trained only when a method needs it: its absence is fine
-        if path.suffix:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if path.suffix == ".pt":
-                (path / "v1").mkdir(parents=True)
-                (path / "v1" / path.name).write_bytes(b"weights")
-            else:
-                path.write_text("model,best_val_mse\n")
-        else:
-            path.mkdir(parents=True)
-            (path / "series.nc").write_bytes(b"data")
-    stale = tmp_path / "data" / "03_primary" / "bench_x_s1"
+    data = tmp_path / "data"
+    first = {"03_primary/bench_x_s0/series.nc": b"data", "04_feature/bench_x_s0/narratives.parquet": b"text",
+             "06_models/bench_x_s0/teacher_multimodal.pt/v1/teacher_multimodal.pt": b"weights",
+             "06_models/bench_x_s0/teacher_vision.pt/v1/teacher_vision.pt": b"vision",
+             "06_models/bench_x_s0/checkpoints/teacher_shuffled-abc/last.ckpt": b"ckpt",
+             "06_models/bench_x_s0/students/s2kd.pt/v1/s2kd.pt": b"the first seed's student",
+             "08_reporting/bench_x_s0/teacher_validation.csv": b"model,best_val_mse\n",
+             "08_reporting/bench_x_s0/validation/teacher_vision.json": b"{}",
+             "08_reporting/bench_x_s0/validation/student_s2kd.json": b"{}"}
+    for path, content in first.items():
+        (data / path).parent.mkdir(parents=True, exist_ok=True)
+        (data / path).write_bytes(content)
+    stale = data / "03_primary" / "bench_x_s1"
     stale.mkdir(parents=True)
     (stale / "old.txt").write_text("from an earlier run")
     results.copy_shared("bench_x_s0", "bench_x_s1")
     assert not (stale / "old.txt").exists() and (stale / "series.nc").read_bytes() == b"data"
-    assert (tmp_path / "data/06_models/bench_x_s1/teacher_multimodal.pt/v1/teacher_multimodal.pt").read_bytes() == b"weights"
-    assert (tmp_path / "data/08_reporting/bench_x_s1/teacher_validation.csv").exists()
+    assert (data / "06_models/bench_x_s1/teacher_multimodal.pt/v1/teacher_multimodal.pt").read_bytes() == b"weights"
+    assert (data / "06_models/bench_x_s1/checkpoints/teacher_shuffled-abc/last.ckpt").read_bytes() == b"ckpt"
+    assert (data / "08_reporting/bench_x_s1/validation/teacher_vision.json").exists()
+    assert not (data / "06_models/bench_x_s1/students").exists(), "students are each seed's own"
+    assert not (data / "08_reporting/bench_x_s1/validation/student_s2kd.json").exists()
     assert not list(tmp_path.rglob("*.tmp"))
-    (tmp_path / "data/06_models/bench_x_s0/teacher_vision.pt/v1/teacher_vision.pt").unlink()
-    (tmp_path / "data/06_models/bench_x_s0/teacher_vision.pt/v1").rmdir()
-    (tmp_path / "data/06_models/bench_x_s0/teacher_vision.pt").rmdir()
-    with pytest.raises(FileNotFoundError, match="teacher_vision.pt is missing"):
+    for path in sorted((data / "06_models/bench_x_s0").glob("teacher_*.pt/**/*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    for folder in (data / "06_models/bench_x_s0").glob("teacher_*.pt"):
+        folder.rmdir()
+    with pytest.raises(FileNotFoundError, match=r"teacher_\*\.pt is missing"):
         results.copy_shared("bench_x_s0", "bench_x_s2")
 
 

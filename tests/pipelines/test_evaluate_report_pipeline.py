@@ -4,7 +4,6 @@ split, efficiency measured, and a self-contained report whose tables and images 
 from __future__ import annotations
 
 import base64
-import copy
 import io
 from html.parser import HTMLParser
 
@@ -19,24 +18,16 @@ from s2kd.pipelines.ingest import create_pipeline as ingest_pipeline
 from s2kd.pipelines.narrate import create_pipeline as narrate_pipeline
 from s2kd.pipelines.report import create_pipeline as report_pipeline
 from s2kd.pipelines.train_teacher import create_pipeline as train_teacher_pipeline
-from tests.helpers import load_conf, run, tmp_catalog
+from s2kd.training.methods import METHODS as REGISTRY
+from tests.helpers import load_conf, run, tiny, tmp_catalog
 
-TINY_DATA = {"n_times": 200, "height": 8, "width": 16, "events_per_year": 60.0}
-TINY_TRAIN = {"preset": "tiny", "max_epochs": 1, "max_train_samples": 32, "max_val_samples": 8, "batch_size": 8,
-              "enable_progress_bar": False}
-METHODS = ["student", "feature_kd", "s2kd"]
+METHODS = [m for m, spec in REGISTRY.items() if not spec.ablation]
 
 
 def _run_everything(root):
-    """ingest -> report on the tiny preset, every output under ``root``; returns the catalog."""
-    catalog, params = tmp_catalog(load_conf(None), root)
-    ingest = copy.deepcopy(params["ingest"])
-    ingest["synthetic"].update(TINY_DATA)
-    catalog["params:ingest"] = ingest
-    catalog["params:train_teacher"] = params["train_teacher"] | TINY_TRAIN | {"checkpoint_dir": str(root / "ckpt")}
-    catalog["params:distill"] = params["distill"] | TINY_TRAIN | {"methods": METHODS, "checkpoint_dir": str(root / "ckpt")}
-    catalog["params:evaluate"] = params["evaluate"] | {"latency_repeats": 3, "latency_warmup": 1, "progress": False,
-                                                        "panel_samples": 2}
+    """ingest -> report on the tiny preset (one epoch), every output under ``root``; returns the catalog."""
+    budget = {"max_epochs": 1, "max_train_samples": 32, "max_val_samples": 8}
+    catalog, _ = tmp_catalog(load_conf(None), root, tiny(train_teacher=budget, distill=budget))
     run(ingest_pipeline() + narrate_pipeline() + train_teacher_pipeline() + distill_pipeline() + evaluate_pipeline()
         + report_pipeline(), catalog)
     return catalog

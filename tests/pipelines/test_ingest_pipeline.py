@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from s2kd.data.params import IngestParams
 from s2kd.data.windows import WindowDataset
 from s2kd.pipelines.ingest import create_pipeline
 from s2kd.pipelines.ingest.nodes import (
@@ -30,7 +31,7 @@ def _tiny_params():
 
 
 def test_nodes_one_by_one():
-    params = _tiny_params()
+    params = IngestParams.model_validate(_tiny_params())  # what Kedro hands the nodes
     raw, events, context = load_and_validate(params)
     assert raw["series"].dims == ("time", "channel", "y", "x") and raw["series"].shape == (240, 1, 8, 16)
     assert raw["valid"].shape == (8, 16) and float(raw["valid"].min()) == 1.0

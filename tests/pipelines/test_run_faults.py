@@ -19,7 +19,8 @@ from tests.helpers import files_under
 
 TINY = {"ingest": {"synthetic": {"n_times": 200, "height": 8, "width": 16, "events_per_year": 60.0}},
         "train_teacher": {"preset": "tiny", "max_epochs": 1, "max_train_samples": 16, "max_val_samples": 8,
-                          "batch_size": 8, "enable_progress_bar": False}}
+                          "batch_size": 8},
+        "trainer": {"enable_progress_bar": False}}
 
 
 def _session(project, **extra):
@@ -52,14 +53,14 @@ def test_a_run_that_dies_in_a_node_resumes_with_from_nodes(project, monkeypatch)
     assert emb["tokens"].shape[-1] == 384 and np.isfinite(emb["tokens"]).all()
 
 
-@pytest.mark.parametrize(("entry", "conf_file", "pipeline", "verb"), [
-    ("students", "catalog_models.yml", "distill", "writes"),
-    ("series", "catalog.yml", "train_teacher", "reads"),
+@pytest.mark.parametrize(("key", "entry", "conf_file", "pipeline", "verb"), [
+    ("student_{method}", "student_feature_kd", "catalog_models.yml", "distill", "writes"),
+    ("series", "series", "catalog.yml", "train_teacher", "reads"),
 ])
-def test_a_missing_catalog_entry_stops_the_run_before_any_node(project, entry, conf_file, pipeline, verb):
+def test_a_missing_catalog_entry_stops_the_run_before_any_node(project, key, entry, conf_file, pipeline, verb):
     path = project / "conf/base" / conf_file
     catalog = yaml.safe_load(path.read_text())
-    del catalog[entry]
+    del catalog[key]
     path.write_text(yaml.safe_dump(catalog))
     with _session(project) as session:
         with pytest.raises(InputError, match=rf"catalog entry '{entry}': is missing, and the run {verb} it.*Fix: add the entry back"):
@@ -89,7 +90,7 @@ def test_embeddings_of_another_text_encoder_are_refused_before_training(project)
 def test_a_checkpoint_of_other_data_or_settings_is_never_resumed():
     """A training run resumes from the checkpoint folder its fingerprint names; any change of settings,
     data statistics, windows or teacher weights gives another folder, so a stale run is never resumed."""
-    from s2kd.pipelines.runs import fingerprint
+    from s2kd.recipes.jobs import fingerprint
 
     rows = pd.DataFrame({"sample_id": [0, 1, 2], "start": [0, 1, 2]})
     base = fingerprint({"lr": 1e-3, "preset": "tiny"}, {"mean": [1.0]}, rows, arrays=(np.zeros(3),))

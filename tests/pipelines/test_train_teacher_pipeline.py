@@ -1,8 +1,6 @@
-"""``train_teacher``: both teachers trained, saved as plain data, reproducible, and resumable."""
+"""``train_teacher``: one node per teacher, both trained, saved as plain data, reproducible, resumable."""
 
 from __future__ import annotations
-
-import copy
 
 import pytest
 import torch
@@ -11,22 +9,11 @@ from s2kd.models import build_model
 from s2kd.pipelines.ingest import create_pipeline as ingest_pipeline
 from s2kd.pipelines.narrate import create_pipeline as narrate_pipeline
 from s2kd.pipelines.train_teacher import create_pipeline as train_teacher_pipeline
-from tests.helpers import load_conf, run, tmp_catalog
-
-TINY_DATA = {"n_times": 200, "height": 8, "width": 16, "events_per_year": 60.0}
-TINY_TRAIN = {"preset": "tiny", "max_epochs": 2, "max_train_samples": 48, "max_val_samples": 16, "batch_size": 8,
-              "enable_progress_bar": False}
+from tests.helpers import load_conf, run, tiny, tmp_catalog
 
 
 def _run(root, **train):
-    catalog, params = tmp_catalog(load_conf(None), root)
-    ingest = copy.deepcopy(params["ingest"])
-    ingest["synthetic"].update(TINY_DATA)
-    catalog["params:ingest"] = ingest
-    catalog["params:narrate"] = params["narrate"]
-    tt = copy.deepcopy(params["train_teacher"]) | TINY_TRAIN | train
-    tt["checkpoint_dir"] = str(root / "checkpoints")
-    catalog["params:train_teacher"] = tt
+    catalog, _ = tmp_catalog(load_conf(None), root, tiny(train_teacher=train))
     run(ingest_pipeline() + narrate_pipeline() + train_teacher_pipeline(), catalog)
     return catalog
 
@@ -34,6 +21,14 @@ def _run(root, **train):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     return _run(tmp_path_factory.mktemp("teachers"))
+
+
+def test_one_node_per_teacher_and_only_the_multimodal_one_reads_text():
+    nodes = {n.name: n for n in train_teacher_pipeline().nodes}
+    assert set(nodes) == {"teacher_multimodal.train", "teacher_vision.train", "summarise_teachers"}
+    assert "narrative_embeddings" in nodes["teacher_multimodal.train"].inputs
+    assert "narrative_embeddings" not in nodes["teacher_vision.train"].inputs
+    assert nodes["teacher_vision.train"].outputs == ["teacher_vision", "teacher_vision_validation"]
 
 
 def test_both_teachers_are_saved_as_rebuildable_plain_data(trained):
@@ -49,6 +44,7 @@ def test_both_teachers_are_saved_as_rebuildable_plain_data(trained):
         out = model(batch["x"])
         assert out["y_hat"].shape == (1, 4, 1, 8, 16)
         assert payload["meta"]["best_val_mse"] == pytest.approx(table.set_index("model").loc[name, "best_val_mse"])
+        assert trained.load(f"{name}_validation")["best_val_mse"] == payload["meta"]["best_val_mse"]
 
 
 def test_the_same_seed_gives_the_same_validation_mse(trained, tmp_path):

@@ -24,8 +24,8 @@ from tests.training.test_ddp import _ddp_env
 
 TINY = {"ingest": {"synthetic": {"n_times": 200, "height": 8, "width": 16, "events_per_year": 60.0}}}
 TRAIN = ("train_teacher.preset=tiny,train_teacher.max_epochs=2,train_teacher.max_train_samples=32,"
-         "train_teacher.max_val_samples=8,train_teacher.batch_size=8,train_teacher.enable_progress_bar=false")
-DDP = "train_teacher.accelerator=cpu,train_teacher.devices=2,train_teacher.strategy=ddp"
+         "train_teacher.max_val_samples=8,train_teacher.batch_size=8,trainer.enable_progress_bar=false")
+DDP = "trainer.accelerator=cpu,trainer.devices=2,trainer.strategy=ddp"
 
 
 def test_kedro_run_trains_the_teachers_on_two_cpu_processes(project):

@@ -20,7 +20,7 @@ def test_each_method_has_its_loss():
 
 
 @pytest.mark.parametrize(("name", "kw", "pattern"), [
-    ("s3kd", {}, r"distill.methods: unknown method 's3kd'"),
+    ("s3kd", {}, r"method: unknown method 's3kd'"),
     ("s2kd", {"beta": -1.0}, r"distill.beta: is -1.0.*>= 0"),
     ("s2kd", {"lam": float("nan")}, r"distill.lambda"),
 ])

@@ -1,75 +1,73 @@
-"""Typed, validated ``ingest`` parameters: bad values fail before any work, naming the parameter."""
+"""Typed ``ingest`` parameters (``conf/base/parameters_ingest.yml``): the source and its options, the
+windows, the splits, the normalisation and the validation rules."""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Literal
 
-from s2kd.checks import choice, integer, known_keys, number
-from s2kd.data.normalisation import METHODS
-from s2kd.errors import ParameterError
+from pydantic import Field, StrictFloat, model_validator
 
+from s2kd.data.sources import StGridH5Options, SyntheticOptions, XarrayOptions
+from s2kd.params import Count, Fraction, Number, Params, PositiveInt
 
-@dataclass(frozen=True)
-class IngestParams:
-    """The ``ingest`` parameter group (``conf/base/parameters_ingest.yml``)."""
-
-    source: str
-    source_options: dict[str, Any]
-    t_in: int = 4
-    t_out: int = 4
-    stride: int = 1
-    fractions: dict[str, float] = field(default_factory=lambda: {"train": 0.7, "val": 0.15, "test": 0.15})
-    normalisation: str = "zscore"
-    max_gap_steps: int = 0
-    max_nan_fraction: float = 0.0
-    nan_fill: float | None = None
-
-    @classmethod
-    def from_dict(cls, params: Mapping[str, Any]) -> IngestParams:
-        """Build and check the parameters; raise :class:`ParameterError` on the first bad one."""
-        from s2kd.data.sources import SOURCES  # the registry imports every reader
-
-        known_keys(params, "ingest", {"source", "windows", "splits", "normalisation", "validation", *SOURCES})
-        source = params.get("source")
-        if not isinstance(source, str) or source not in SOURCES:
-            raise ParameterError("ingest.source", f"unknown source {source!r}", f"use one of {sorted(SOURCES)}")
-        options = dict(params.get(source) or {})
-        accepted = set(inspect.signature(SOURCES[source]).parameters)
-        bad = sorted(set(options) - accepted)
-        if bad:
-            raise ParameterError(f"ingest.{source}", f"unexpected keyword argument(s) {bad}",
-                                 f"use only {sorted(accepted)} (see the docstring of {SOURCES[source].__name__})")
-        win = dict(params.get("windows") or {})
-        val = dict(params.get("validation") or {})
-        norm = dict(params.get("normalisation") or {})
-        known_keys(win, "ingest.windows", {"t_in", "t_out", "stride"})
-        known_keys(val, "ingest.validation", {"max_gap_steps", "max_nan_fraction", "nan_fill"})
-        known_keys(norm, "ingest.normalisation", {"method"})
-        splits = dict(params.get("splits") or {"train": 0.7, "val": 0.15, "test": 0.15})
-        fractions = {k: number(v, f"ingest.splits.{k}", low=0, high=1, low_open=True) for k, v in splits.items()}
-        if set(fractions) != {"train", "val", "test"} or abs(sum(fractions.values()) - 1) > 1e-6:
-            raise ParameterError("ingest.splits", f"is {fractions}",
-                                 "give positive fractions for train, val and test that sum to 1")
-        nan_fill = val.get("nan_fill")
-        return cls(
-            source=source,
-            source_options=options,
-            t_in=integer(win.get("t_in", 4), "ingest.windows.t_in", 1),
-            t_out=integer(win.get("t_out", 4), "ingest.windows.t_out", 1),
-            stride=integer(win.get("stride", 1), "ingest.windows.stride", 1),
-            fractions=fractions,
-            normalisation=choice(norm.get("method", "zscore"), "ingest.normalisation.method", METHODS),
-            max_gap_steps=integer(val.get("max_gap_steps", 0), "ingest.validation.max_gap_steps", 0),
-            max_nan_fraction=_fraction(val.get("max_nan_fraction", 0.0)),
-            nan_fill=None if nan_fill is None else number(nan_fill, "ingest.validation.nan_fill"),
-        )
+Share = Annotated[StrictFloat, Field(gt=0, le=1, allow_inf_nan=False)]
 
 
-def _fraction(value: Any) -> float:
-    v = number(value, "ingest.validation.max_nan_fraction", low=0)
-    if not v < 1:
-        raise ParameterError("ingest.validation.max_nan_fraction", f"is {v:g}", "use a value in [0, 1)")
-    return v
+class WindowParams(Params):
+    """``ingest.windows``: ``t_in`` input frames, ``t_out`` frames to forecast, every ``stride``-th start."""
+
+    t_in: PositiveInt = 4
+    t_out: PositiveInt = 4
+    stride: PositiveInt = 1
+
+
+class SplitParams(Params):
+    """``ingest.splits``: contiguous fractions of time, with a purge gap of ``t_in + t_out - 1`` steps."""
+
+    train: Share = 0.7
+    val: Share = 0.15
+    test: Share = 0.15
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitParams:
+        total = self.train + self.val + self.test
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"give positive fractions for train, val and test that sum to 1 (they sum to {total:g})")
+        return self
+
+    def fractions(self) -> dict[str, float]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+
+class NormalisationParams(Params):
+    """``ingest.normalisation``: ``zscore`` or ``minmax``, statistics from the training frames only."""
+
+    method: Literal["zscore", "minmax"] = "zscore"
+
+
+class ValidationParams(Params):
+    """``ingest.validation``: the longest run of missing steps filled by linear interpolation, the NaN
+    fraction allowed, and the physical value NaN become (required when NaN are allowed)."""
+
+    max_gap_steps: Count = 0
+    max_nan_fraction: Fraction = 0.0
+    nan_fill: Number | None = None
+
+
+class IngestParams(Params):
+    """The ``ingest`` group: which source, its options (one group per source), and how to cut it."""
+
+    group = "ingest"
+
+    source: Literal["synthetic", "xarray", "st_grid_h5"] = "synthetic"
+    windows: WindowParams = WindowParams()
+    splits: SplitParams = SplitParams()
+    normalisation: NormalisationParams = NormalisationParams()
+    validation: ValidationParams = ValidationParams()
+    synthetic: SyntheticOptions = SyntheticOptions()
+    xarray: XarrayOptions = XarrayOptions()
+    st_grid_h5: StGridH5Options = StGridH5Options()
+
+    def source_options(self) -> SyntheticOptions | XarrayOptions | StGridH5Options:
+        """The options of the chosen source."""
+        return getattr(self, self.source)

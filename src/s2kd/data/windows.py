@@ -56,3 +56,9 @@ class WindowDataset(Dataset):
             "y": torch.from_numpy(frames[self.t_in :].copy()),
             "sample_id": torch.tensor(int(self.sample_ids[i])),
         }
+
+
+def series_array(series: xr.Dataset) -> np.ndarray:
+    """The normalised series of an ingested dataset as one float32 array ``(time, C, H, W)`` in memory
+    (training and scoring read windows from it at random; docs/scaling.md says how big it may be)."""
+    return np.asarray(series["series"].values, dtype=np.float32)

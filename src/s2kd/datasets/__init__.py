@@ -1,6 +1,5 @@
 """Kedro dataset classes of this project (the only place, with the catalog, that does I/O)."""
 
-from s2kd.datasets.model_set import ModelSetDataset
 from s2kd.datasets.netcdf import NetCDFDataset
 from s2kd.datasets.npz import NpzDataset
 from s2kd.datasets.secret import APIKeyDataset, Secret
@@ -8,5 +7,5 @@ from s2kd.datasets.tables import CSVDataset, JSONDataset, ParquetDataset
 from s2kd.datasets.text import TextFileDataset
 from s2kd.datasets.torch_model import TorchModelDataset
 
-__all__ = ["APIKeyDataset", "CSVDataset", "JSONDataset", "ModelSetDataset", "NetCDFDataset", "NpzDataset", "ParquetDataset",
+__all__ = ["APIKeyDataset", "CSVDataset", "JSONDataset", "NetCDFDataset", "NpzDataset", "ParquetDataset",
            "Secret", "TextFileDataset", "TorchModelDataset"]

@@ -1,18 +1,39 @@
-"""The distillation methods compared by ``distill``: one registry, ``METHODS``.
+"""What is trained: the teachers (``TEACHERS``) and the distillation methods (``METHODS``).
 
-Each method names the teacher it learns from and the loss terms it adds to ``L_task``; the weights
-come from ``conf/base/parameters_distill.yml`` (β for ``sem``, λ for ``spec``, γ for ``out``).
+The pipelines are generated from these two registries: one ``train_teacher`` node per core teacher,
+one ``distill`` node per core method, and the ablations (``ablation=True``) in the ``ablations``
+pipeline. Each method names the teacher it learns from and the loss terms it adds to ``L_task``;
+the weights come from ``conf/base/parameters_distill.yml`` (β for ``sem``, λ for ``spec``, γ for
+``out``).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any
 
 from s2kd.errors import ParameterError
 
-TEACHERS = ("multimodal", "vision", "shuffled")
+
+@dataclass(frozen=True)
+class Teacher:
+    """A teacher role.
+
+    Attributes:
+        use_text: whether it reads the narratives (the privileged multimodal teacher).
+        shuffle_text: trained on narratives permuted across the samples of each split (ablation).
+        ablation: trained only for an ablation.
+    """
+
+    use_text: bool
+    shuffle_text: bool = False
+    ablation: bool = False
+
+
+TEACHERS: dict[str, Teacher] = {
+    "multimodal": Teacher(use_text=True),
+    "vision": Teacher(use_text=False),
+    "shuffled": Teacher(use_text=True, shuffle_text=True, ablation=True),
+}
 
 
 @dataclass(frozen=True)
@@ -20,13 +41,14 @@ class Method:
     """A distillation method.
 
     Attributes:
-        teacher: ``multimodal``, ``vision``, ``shuffled`` (a multimodal teacher trained on shuffled
-            narratives), or ``None`` for the plain student.
+        teacher: a role of :data:`TEACHERS`, or ``None`` for the plain student.
         terms: the distillation terms added to ``L_task``: ``sem`` (β), ``spec`` (λ), ``out`` (γ).
+        ablation: a variant of ``s2kd`` that isolates one of its parts.
     """
 
     teacher: str | None
     terms: tuple[str, ...]
+    ablation: bool = False
 
 
 METHODS: dict[str, Method] = {
@@ -35,18 +57,20 @@ METHODS: dict[str, Method] = {
     "feature_kd": Method("vision", ("sem",)),  # FitNets
     "sdkd": Method("vision", ("spec",)),
     "s2kd": Method("multimodal", ("sem", "spec")),
-    "s2kd_sem_only": Method("multimodal", ("sem",)),
-    "s2kd_spec_only": Method("multimodal", ("spec",)),
-    "s2kd_shuffled_text": Method("shuffled", ("sem", "spec")),
+    "s2kd_sem_only": Method("multimodal", ("sem",), ablation=True),
+    "s2kd_spec_only": Method("multimodal", ("spec",), ablation=True),
+    "s2kd_shuffled_text": Method("shuffled", ("sem", "spec"), ablation=True),
 }
 
 
-def method_list(value: Any) -> list[str]:
-    """``distill.methods`` as a list: a YAML list, or one string of names joined by ``+`` (or commas or
-    spaces), which is how several methods pass through ``kedro run --params`` (it splits on commas)."""
-    if isinstance(value, str):
-        return [m for m in re.split(r"[+,\s]+", value) if m]
-    return list(value or [])
+def teacher_names(*, ablation: bool | None = None) -> list[str]:
+    """``teacher_<role>`` of every teacher (``ablation`` True/False: only ablation / core ones)."""
+    return [f"teacher_{r}" for r, t in TEACHERS.items() if ablation is None or t.ablation == ablation]
+
+
+def student_names(*, ablation: bool | None = None) -> list[str]:
+    """``student_<method>`` of every method (``ablation`` True/False: only ablation / core ones)."""
+    return [f"student_{m}" for m, spec in METHODS.items() if ablation is None or spec.ablation == ablation]
 
 
 def method_weights(name: str, *, beta: float, lam: float, gamma: float) -> dict[str, float]:
@@ -56,7 +80,7 @@ def method_weights(name: str, *, beta: float, lam: float, gamma: float) -> dict[
         ParameterError: an unknown method or a negative weight.
     """
     if name not in METHODS:
-        raise ParameterError("distill.methods", f"unknown method '{name}'", f"use any of {sorted(METHODS)}")
+        raise ParameterError("method", f"unknown method '{name}'", f"use any of {sorted(METHODS)}")
     for symbol, value in (("beta", beta), ("lambda", lam), ("gamma", gamma)):
         if not value >= 0:
             raise ParameterError(f"distill.{symbol}", f"is {value}", "use a weight >= 0")

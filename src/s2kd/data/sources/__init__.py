@@ -1,18 +1,19 @@
 """Data sources: one registry, ``SOURCES``, from the ``ingest.source`` name to a loader.
 
-Every loader takes keyword options (the ``ingest.<source>`` parameter group) and returns a
+Every loader takes its typed options (the ``ingest.<source>`` parameter group:
+:class:`SyntheticOptions`, :class:`XarrayOptions`, :class:`StGridH5Options`) and returns a
 :class:`~s2kd.data.sources.base.SourceData` in the canonical layout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from s2kd.data.sources.base import SourceData
-from s2kd.data.sources.st_grid_h5 import load_st_grid_h5
-from s2kd.data.sources.synthetic import load_synthetic
-from s2kd.data.sources.xarray_source import load_xarray
+from s2kd.data.sources.st_grid_h5 import StGridH5Options, load_st_grid_h5
+from s2kd.data.sources.synthetic import SyntheticOptions, load_synthetic
+from s2kd.data.sources.xarray_source import XarrayOptions, load_xarray
 from s2kd.errors import ParameterError
 
 SOURCES: dict[str, Callable[..., SourceData]] = {
@@ -22,20 +23,17 @@ SOURCES: dict[str, Callable[..., SourceData]] = {
 }
 
 
-def load_source(name: str, options: Mapping[str, Any]) -> SourceData:
-    """Load the source ``name`` with its options.
+def load_source(name: str, options: Any) -> SourceData:
+    """Load the source ``name`` with its options (its options model, or a mapping of them).
 
     Raises:
-        ParameterError: unknown source, or an option the loader does not take.
+        ParameterError: unknown source, or a bad option (named ``ingest.<source>.<option>``).
     """
     if name not in SOURCES:
         raise ParameterError("ingest.source", f"unknown source '{name}'", f"use one of {sorted(SOURCES)}")
-    try:
+    if isinstance(options, dict) or options is None:
         return SOURCES[name](**dict(options or {}))
-    except TypeError as exc:
-        if "unexpected keyword" in str(exc):
-            raise ParameterError(f"ingest.{name}", str(exc), f"see the docstring of {SOURCES[name].__name__} for the options") from exc
-        raise
+    return SOURCES[name](options)
 
 
-__all__ = ["SOURCES", "SourceData", "load_source"]
+__all__ = ["SOURCES", "SourceData", "StGridH5Options", "SyntheticOptions", "XarrayOptions", "load_source"]

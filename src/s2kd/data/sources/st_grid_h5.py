@@ -15,14 +15,17 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated, Any
 
 import h5py
 import numpy as np
 import pandas as pd
 import xarray as xr
+from pydantic import Field
 
 from s2kd.data.sources.base import SourceData
 from s2kd.errors import InputError, ParameterError
+from s2kd.params import Params, PositiveInt
 
 logger = logging.getLogger(__name__)
 
@@ -132,19 +135,10 @@ def _meteorology(path: str | None, slots_per_day: int | None) -> pd.DataFrame:
     return frame[~frame.index.duplicated()]
 
 
-def load_st_grid_h5(
-    *,
-    path: str | Sequence[str] | None = None,
-    data_key: str = "data",
-    date_key: str = "date",
-    channels: Sequence[str] = ("inflow", "outflow"),
-    slots_per_day: int | None = None,
-    holidays_path: str | None = None,
-    meteorology_path: str | None = None,
-) -> SourceData:
-    """Read TaxiBJ/BikeNYC-style flow grids.
+class StGridH5Options(Params):
+    """The ``ingest.st_grid_h5`` options (conf/base/parameters_ingest.yml).
 
-    Args:
+    Attributes:
         path: one file, a glob or a list of files (concatenated in time order).
         data_key: the HDF5 dataset holding ``(T, C, H, W)`` flows.
         date_key: the HDF5 dataset holding ``YYYYMMDDSS`` strings.
@@ -152,10 +146,31 @@ def load_st_grid_h5(
         slots_per_day: slots in a day; inferred from the largest slot when ``None``.
         holidays_path: optional holiday list, one ``YYYYMMDD`` a line.
         meteorology_path: optional TaxiBJ-style meteorology HDF5.
+    """
+
+    group = "ingest.st_grid_h5"
+
+    path: str | list[str] | None = None
+    data_key: str = "data"
+    date_key: str = "date"
+    channels: Annotated[list[str], Field(min_length=1)] = ["inflow", "outflow"]
+    slots_per_day: PositiveInt | None = None
+    holidays_path: str | None = None
+    meteorology_path: str | None = None
+
+
+def load_st_grid_h5(options: StGridH5Options | None = None, /, **overrides: Any) -> SourceData:
+    """Read TaxiBJ/BikeNYC-style flow grids.
+
+    Args:
+        options: the options (:class:`StGridH5Options`); or give them as keywords
+            (``load_st_grid_h5(path=...)``).
 
     Returns:
         The series (``grid="flow"``) and a time context with ``is_holiday`` and any meteorology.
     """
+    o = options if options is not None else StGridH5Options.model_validate(overrides)
+    path, data_key, date_key, channels, slots_per_day = o.path, o.data_key, o.date_key, o.channels, o.slots_per_day
     if not path:
         raise ParameterError("ingest.st_grid_h5.path", "is not set", "give the .h5 file(s) to read")
     parts = [_read_one(f, data_key, date_key, slots_per_day) for f in _files(path)]
@@ -174,11 +189,11 @@ def load_st_grid_h5(
         name="series",
         attrs={"grid": "flow", "units": json.dumps(dict.fromkeys(channels, "count")), "source": str(path), "transform": "none"},
     )
-    holidays = _holidays(holidays_path)
+    holidays = _holidays(o.holidays_path)
     context = pd.DataFrame(index=times.unique())
     if holidays:
         context["is_holiday"] = context.index.normalize().isin(list(holidays))
-    meteo = _meteorology(meteorology_path, slots_per_day)
+    meteo = _meteorology(o.meteorology_path, slots_per_day)
     if not meteo.empty:
         context = context.join(meteo, how="left")
     logger.info("st_grid_h5 source %s: %d frames of %s, %s to %s", path, len(times), data.shape[1:], times[0], times[-1])

@@ -56,14 +56,15 @@ import logging
 import math
 import time as _time
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+from pydantic import Field, StrictInt, field_validator
 
 from s2kd.data.sources.base import EVENT_COLUMNS, SourceData
-from s2kd.errors import ParameterError
+from s2kd.params import Count, NonNegative, Params, Positive, PositiveInt
 
 logger = logging.getLogger(__name__)
 
@@ -90,25 +91,44 @@ _CHUNK = 512  # time steps of noise drawn at once (bounds memory)
 # --------------------------------------------------------------------------------------------------
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ParameterError(f"ingest.synthetic.{name}", f"is {value!r}, not an integer",
-                             f"set it to a whole number >= {minimum}")
-    if value < minimum:
-        raise ParameterError(f"ingest.synthetic.{name}", f"is {value} (must be >= {minimum})",
-                             f"set it to a whole number >= {minimum}")
-    return int(value)
+class SyntheticOptions(Params):
+    """The ``ingest.synthetic`` options (conf/base/parameters_ingest.yml).
 
+    Attributes:
+        seed: random seed; the same seed gives bit-identical output.
+        n_times: number of time steps.
+        height: latitude rows.
+        width: longitude columns.
+        start: first timestamp (anything ``pandas.Timestamp`` parses, without a time zone).
+        step_hours: hours between steps.
+        anomaly_std: standard deviation of the advected background anomalies, K.
+        event_strength: factor on every event amplitude; 0 leaves the event table but no event in
+            the field.
+        events_per_year: mean number of events per year of series.
+    """
 
-def _check_float(name: str, value: Any, *, positive: bool = False) -> float:
-    bound = "> 0" if positive else ">= 0"
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ParameterError(f"ingest.synthetic.{name}", f"is {value!r}, not a number", f"set it to a finite number {bound}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ParameterError(f"ingest.synthetic.{name}", f"is {value} (must be finite and {bound})",
-                             f"set it to a finite number {bound}")
-    return value
+    group = "ingest.synthetic"
+
+    seed: Count = 0
+    n_times: PositiveInt = 1460
+    height: Annotated[StrictInt, Field(ge=2)] = 32
+    width: Annotated[StrictInt, Field(ge=2)] = 64
+    start: str = "2013-01-01"
+    step_hours: Positive = 6.0
+    anomaly_std: NonNegative = 3.0
+    event_strength: NonNegative = 1.0
+    events_per_year: NonNegative = 30.0
+
+    @field_validator("start")
+    @classmethod
+    def _naive_date(cls, value: str) -> str:
+        try:
+            ts = pd.Timestamp(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"set a date such as '2013-01-01' or '2013-01-01T06:00' ({exc})") from None
+        if ts is pd.NaT or ts.tzinfo is not None:
+            raise ValueError("set a naive date such as '2013-01-01'")
+        return value
 
 
 def latlon_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -270,57 +290,28 @@ def _add_events(field: np.ndarray, events: pd.DataFrame, lat: np.ndarray, lon: n
 # --------------------------------------------------------------------------------------------------
 
 
-def load_synthetic(
-    *,
-    seed: int = 0,
-    n_times: int = 2920,
-    height: int = 32,
-    width: int = 64,
-    start: str = "2013-01-01",
-    step_hours: float = 6.0,
-    anomaly_std: float = 3.0,
-    event_strength: float = 1.0,
-    events_per_year: float = 30.0,
-) -> SourceData:
+def load_synthetic(options: SyntheticOptions | None = None, /, **overrides: Any) -> SourceData:
     """Generate the synthetic near-surface temperature series and its event table.
 
     Args:
-        seed: random seed; the same seed gives bit-identical output.
-        n_times: number of time steps (>= 1).
-        height: latitude rows (>= 2).
-        width: longitude columns (>= 2).
-        start: first timestamp (anything ``pandas.Timestamp`` parses).
-        step_hours: hours between steps (> 0).
-        anomaly_std: standard deviation of the advected background anomalies, K (>= 0).
-        event_strength: factor on every event amplitude (>= 0); 0 leaves the event table but no
-            event in the field.
-        events_per_year: mean number of events per year of series (>= 0).
+        options: the options; or give them as keywords (``load_synthetic(n_times=200)``), the
+            others taking their defaults.
 
     Returns:
         :class:`SourceData` with ``series`` (float32, dims ``(time, channel, y, x)``, channel ``t``,
         coords ``lat(y)``/``lon(x)``, attrs ``grid``, ``units`` (JSON), ``source``, ``generator``
-        (JSON of these parameters)), ``events`` (columns :data:`EVENT_COLUMNS`) and an empty
+        (JSON of the options)), ``events`` (columns :data:`EVENT_COLUMNS`) and an empty
         ``time_context``.
 
     Raises:
-        ParameterError: a parameter outside its range (``where`` is ``ingest.synthetic.<name>``).
+        ParameterError: an option outside its range (named ``ingest.synthetic.<name>``).
     """
     t0 = _time.perf_counter()
-    seed = _check_int("seed", seed, 0)
-    n_times = _check_int("n_times", n_times, 1)
-    height = _check_int("height", height, 2)
-    width = _check_int("width", width, 2)
-    step_hours = _check_float("step_hours", step_hours, positive=True)
-    anomaly_std = _check_float("anomaly_std", anomaly_std)
-    event_strength = _check_float("event_strength", event_strength)
-    events_per_year = _check_float("events_per_year", events_per_year)
-    try:
-        start_ts = pd.Timestamp(start)
-    except (ValueError, TypeError) as exc:
-        raise ParameterError("ingest.synthetic.start", f"is {start!r}, not a date ({exc})",
-                             "set it to a date such as '2013-01-01' or '2013-01-01T06:00'") from exc
-    if start_ts is pd.NaT or start_ts.tzinfo is not None:
-        raise ParameterError("ingest.synthetic.start", f"is {start!r}", "set it to a naive date such as '2013-01-01'")
+    o = options if options is not None else SyntheticOptions.model_validate(overrides)
+    seed, n_times, height, width = o.seed, o.n_times, o.height, o.width
+    step_hours, anomaly_std, event_strength, events_per_year = (o.step_hours, o.anomaly_std, o.event_strength,
+                                                                o.events_per_year)
+    start_ts = pd.Timestamp(o.start)
     params = {"seed": seed, "n_times": n_times, "height": height, "width": width, "start": str(start_ts),
               "step_hours": step_hours, "anomaly_std": anomaly_std, "event_strength": event_strength,
               "events_per_year": events_per_year}

@@ -13,13 +13,15 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import xarray as xr
+from pydantic import Field
 
 from s2kd.data.sources.base import SourceData
 from s2kd.errors import InputError, ParameterError
+from s2kd.params import Number, Params, PositiveInt
 
 logger = logging.getLogger(__name__)
 
@@ -159,28 +161,13 @@ def _transform(da: xr.DataArray, name: str | None, options: Mapping[str, Any]) -
         rate = da.clip(min=0) * factor
         dbz = 10.0 * np.log10(200.0 * rate.clip(min=threshold) ** 1.6)
         return dbz.where((rate >= threshold) | rate.isnull(), zero_value)
-    raise ParameterError("ingest.xarray.transform", f"unknown transform '{name}'",
-                         f"use one of {TRANSFORMS} or null")
+    raise AssertionError(f"unknown transform {name!r}: XarrayOptions allows only {TRANSFORMS}")
 
 
-def load_xarray(
-    *,
-    path: str | None = None,
-    variables: Sequence[str] | str | None = None,
-    engine: str | None = None,
-    dims: Mapping[str, str] | None = None,
-    level: Any = None,
-    select: Mapping[str, Any] | None = None,
-    time_slice: Sequence[str] | None = None,
-    coarsen: Mapping[str, int] | None = None,
-    clip_min: float | None = None,
-    transform: str | None = None,
-    transform_options: Mapping[str, Any] | None = None,
-    chunks: Any = "auto",
-) -> SourceData:
-    """Open any xarray-readable data lazily and return it in the canonical layout.
+class XarrayOptions(Params):
+    """The ``ingest.xarray`` options (conf/base/parameters_ingest.yml).
 
-    Args:
+    Attributes:
         path: a file, a glob (``folder/*.nc``), a folder of netCDF files (WeatherBench 1) or a
             Zarr store (WeatherBench 2).
         variables: data variables to use, each a channel (all data variables when ``None``).
@@ -189,28 +176,55 @@ def load_xarray(
             where the names are not the usual ones.
         level: level value(s) to keep; every level becomes its own channel (``z500``).
         select: values of other dimensions to pick, e.g. ``{number: 0}`` for an ensemble member.
-        time_slice: ``[start, end]`` inclusive, as date strings.
+        time_slice: ``[start, end]`` inclusive, as dates.
         coarsen: block-mean factors per canonical dim (``y``, ``x``, ``time``); NaN-aware.
         clip_min: lower bound applied before the transform (e.g. 0 for small negative radar values).
         transform: ``log1p`` or ``dbz`` (radar rain to reflectivity), or ``None``.
         transform_options: options of the transform (``dbz``: ``rate_factor``, ``threshold_mmh``,
             ``zero_value``).
         chunks: dask chunks passed to xarray (``"auto"``, a dict, or ``{}`` for the file's own).
+    """
+
+    group = "ingest.xarray"
+
+    path: str | None = None
+    variables: list[str] | str | None = None
+    engine: str | None = None
+    dims: dict[Literal["time", "level", "lat", "lon", "y", "x"], str] | None = None
+    level: Any = None
+    select: dict[str, Any] | None = None
+    time_slice: Annotated[list[Any], Field(min_length=2, max_length=2)] | None = None
+    coarsen: dict[Literal["time", "y", "x"], PositiveInt] | None = None
+    clip_min: Number | None = None
+    transform: Literal["log1p", "dbz"] | None = None
+    transform_options: dict[Literal["rate_factor", "threshold_mmh", "zero_value"], Number] | None = None
+    chunks: Any = "auto"
+
+
+def load_xarray(options: XarrayOptions | None = None, /, **overrides: Any) -> SourceData:
+    """Open any xarray-readable data lazily and return it in the canonical layout.
+
+    Args:
+        options: the options (:class:`XarrayOptions`); or give them as keywords
+            (``load_xarray(path=..., variables=[...])``).
 
     Returns:
         The lazy series in the canonical layout, with no events and no time context.
     """
+    o = options if options is not None else XarrayOptions.model_validate(overrides)
+    path, variables, time_slice, coarsen, clip_min, transform = (o.path, o.variables, o.time_slice, o.coarsen,
+                                                                 o.clip_min, o.transform)
     if not path:
         raise ParameterError("ingest.xarray.path", "is not set",
                              "give the file, folder or Zarr store to read, e.g. --params ingest.xarray.path=data/01_raw/my.nc")
-    ds = _open(str(path), engine, chunks)
+    ds = _open(str(path), o.engine, o.chunks)
     if variables is None:
         variables = [str(v) for v in ds.data_vars]
     elif isinstance(variables, str):
         variables = [variables]
     if not variables:
         raise InputError(f"ingest.xarray.path ({path})", "holds no data variables", "point it at a file with data")
-    arrays = _channel_arrays(ds, variables, dict(dims or {}), level, dict(select or {}), str(path))
+    arrays = _channel_arrays(ds, variables, dict(o.dims or {}), o.level, dict(o.select or {}), str(path))
     ref = arrays[0][1]
     for name, a in arrays[1:]:
         if a.sizes != ref.sizes:
@@ -220,21 +234,14 @@ def load_xarray(
     da = xr.concat([a for _, a in arrays], dim="channel", coords="minimal", compat="override", join="override")
     da = da.assign_coords(channel=names).transpose("time", "channel", "y", "x")
     if time_slice is not None:
-        if len(time_slice) != 2:
-            raise ParameterError("ingest.xarray.time_slice", f"{time_slice} is not [start, end]",
-                                 "give two dates, e.g. ['2013-01-01', '2013-12-31']")
         da = da.sel(time=slice(*time_slice))
     if coarsen:
-        bad = {k: v for k, v in coarsen.items() if k not in ("time", "y", "x") or int(v) < 1}
-        if bad:
-            raise ParameterError("ingest.xarray.coarsen", f"{bad} is not allowed",
-                                 "use positive integer factors for time, y and x")
         factors = {k: int(v) for k, v in coarsen.items() if int(v) > 1}
         if factors:
             da = da.coarsen(factors, boundary="trim", coord_func="mean").mean()  # NaN-aware for floats
     if clip_min is not None:
         da = da.where(da.isnull() | (da >= clip_min), clip_min)
-    da = _transform(da, transform, dict(transform_options or {}))
+    da = _transform(da, transform, dict(o.transform_options or {}))
     has_latlon = "lat" in da.coords and "lon" in da.coords
     units = {n: str(a.attrs.get("units", "")) for n, a in arrays}
     if transform == "dbz":

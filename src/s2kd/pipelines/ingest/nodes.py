@@ -23,7 +23,7 @@ from s2kd.data.validation import validate_series
 logger = logging.getLogger(__name__)
 
 
-def load_and_validate(params: dict[str, Any]) -> tuple[xr.Dataset, pd.DataFrame, pd.DataFrame]:
+def load_and_validate(params: IngestParams) -> tuple[xr.Dataset, pd.DataFrame, pd.DataFrame]:
     """Read the configured source and check it.
 
     Args:
@@ -33,17 +33,17 @@ def load_and_validate(params: dict[str, Any]) -> tuple[xr.Dataset, pd.DataFrame,
         ``(raw, events, time_context)``: a dataset with the validated raw ``series`` and the
         per-pixel ``valid`` fraction; the source's events; its per-timestamp side information.
     """
-    p = IngestParams.from_dict(params)
-    data = load_source(p.source, p.source_options)
+    p = params
+    data = load_source(p.source, p.source_options())
     where = f"{p.source} source ({data.series.attrs.get('source', p.source)})"
-    series, valid, report = validate_series(
-        data.series, where=where, max_gap_steps=p.max_gap_steps, max_nan_fraction=p.max_nan_fraction, nan_fill=p.nan_fill
-    )
+    v = p.validation
+    series, valid, report = validate_series(data.series, where=where, max_gap_steps=v.max_gap_steps,
+                                            max_nan_fraction=v.max_nan_fraction, nan_fill=v.nan_fill)
     raw = xr.Dataset({"series": series, "valid": valid}, attrs={**series.attrs, "validation": json.dumps(report)})
     return raw, data.events, data.time_context
 
 
-def split_and_fit(raw: xr.Dataset, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+def split_and_fit(raw: xr.Dataset, params: IngestParams) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Cut the time axis into train/val/test windows and fit normalisation on the training frames.
 
     Args:
@@ -53,12 +53,14 @@ def split_and_fit(raw: xr.Dataset, params: dict[str, Any]) -> tuple[pd.DataFrame
     Returns:
         ``(sample_index, normalisation_stats)``.
     """
-    p = IngestParams.from_dict(params)
+    p, w = params, params.windows
     where = f"{p.source} source ({raw.attrs.get('source', p.source)})"
     times = pd.DatetimeIndex(raw["time"].values)
-    index = make_sample_index(times, t_in=p.t_in, t_out=p.t_out, fractions=p.fractions, stride=p.stride, where=where)
-    stats = compute_stats(raw["series"], split_frames(index, "train", p.t_in + p.t_out), method=p.normalisation, where=where)
-    stats.update(t_in=p.t_in, t_out=p.t_out, units=json.loads(raw.attrs.get("units", "{}")), grid=raw.attrs["grid"],
+    index = make_sample_index(times, t_in=w.t_in, t_out=w.t_out, fractions=p.splits.fractions(), stride=w.stride,
+                              where=where)
+    stats = compute_stats(raw["series"], split_frames(index, "train", w.t_in + w.t_out),
+                          method=p.normalisation.method, where=where)
+    stats.update(t_in=w.t_in, t_out=w.t_out, units=json.loads(raw.attrs.get("units", "{}")), grid=raw.attrs["grid"],
                  source=raw.attrs.get("source", p.source), transform=raw.attrs.get("transform", "none"))
     counts = index["split"].value_counts().to_dict()
     logger.info("ingest: %s windows (train/val/test = %d/%d/%d)", len(index), counts.get("train", 0),
@@ -82,7 +84,7 @@ def normalise_series(raw: xr.Dataset, stats: dict[str, Any]) -> xr.Dataset:
 
 
 def describe_samples(
-    index: pd.DataFrame, events: pd.DataFrame, time_context: pd.DataFrame, params: dict[str, Any]
+    index: pd.DataFrame, events: pd.DataFrame, time_context: pd.DataFrame, params: IngestParams
 ) -> pd.DataFrame:
     """Per-sample metadata (calendar, side information, events) for the narratives.
 
@@ -95,5 +97,5 @@ def describe_samples(
     Returns:
         One row per sample (see :func:`s2kd.data.metadata.build_sample_metadata`).
     """
-    p = IngestParams.from_dict(params)
-    return build_sample_metadata(index, events=events, time_context=time_context, t_in=p.t_in, t_out=p.t_out)
+    w = params.windows
+    return build_sample_metadata(index, events=events, time_context=time_context, t_in=w.t_in, t_out=w.t_out)

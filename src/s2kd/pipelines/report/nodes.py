@@ -8,7 +8,10 @@ from typing import Any
 
 import pandas as pd
 
-from s2kd.hooks import flatten
+from s2kd.data.params import IngestParams
+from s2kd.narrators.params import NarrateParams
+from s2kd.recipes.evaluation import EvaluateParams
+from s2kd.recipes.params import DistillParams, TeacherParams
 from s2kd.reporting import (
     forecast_panels,
     lead_time_curves,
@@ -19,7 +22,8 @@ from s2kd.reporting import (
     winner_lines,
     with_changes,
 )
-from s2kd.tracking import log_text
+from s2kd.tracking import flatten, log_text, plain
+from s2kd.training.trainer import TrainerParams
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +41,9 @@ def _narratives(narratives: pd.DataFrame, sample_ids: list[int]) -> list[dict[st
 
 def write_report(
     metrics_table: pd.DataFrame, efficiency: pd.DataFrame, power_spectra: pd.DataFrame, forecast_samples: dict[str, Any],
-    narratives: pd.DataFrame, teacher_validation: pd.DataFrame, distill_validation: pd.DataFrame,
-    normalisation_stats: dict[str, Any], ingest_params: dict[str, Any], narrate_params: dict[str, Any],
-    train_teacher_params: dict[str, Any], distill_params: dict[str, Any], evaluate_params: dict[str, Any],
+    narratives: pd.DataFrame, validation: dict[str, Any], normalisation_stats: dict[str, Any], ingest: IngestParams,
+    narrate: NarrateParams, train_teacher: TeacherParams, distill: DistillParams, trainer: TrainerParams,
+    evaluate: EvaluateParams,
 ) -> tuple[str, str]:
     """``(html, markdown)`` of the run; the HTML is also stored in the run's MLflow run as an artifact."""
     table = method_table(metrics_table)
@@ -49,7 +53,9 @@ def write_report(
     meta = forecast_samples.get("meta") or {}
     sample_ids = [int(s) for s in forecast_samples["sample_id"]]
     oracle = [m for m, o in zip(table["model"], table["oracle"], strict=True) if o]
-    dataset = distill_params.get("dataset") or ingest_params.get("source", "")
+    dataset = distill.dataset
+    trained = pd.DataFrame([load() if callable(load) else load for load in validation.values()])
+    trained = trained[trained["model"].isin(models)].set_index("model").reindex(models).reset_index()
     eff = efficiency.copy()
     teacher_row = eff[eff["model"] == "teacher_multimodal"]
     if not teacher_row.empty:
@@ -78,17 +84,16 @@ def write_report(
          "narratives": _narratives(narratives, sample_ids)},
         {"heading": "Efficiency", "paragraphs": ["FLOPs and peak tensor memory of one forward pass at batch 1; median "
                                                  "CPU latency over repeated runs after warm-up."], "table": eff},
-        {"heading": "Validation (training-time) results", "table": pd.concat(
-            [teacher_validation.rename(columns={"model": "name"})[["name", "best_val_mse", "epochs", "parameters"]],
-             distill_validation.assign(name=lambda d: "student_" + d["method"])[["name", "best_val_mse", "epochs", "parameters"]]],
-            ignore_index=True)},
+        {"heading": "Validation (training-time) results",
+         "table": trained[["model", "best_val_mse", "epochs", "parameters"]]},
         {"heading": "Data and parameters", "table": pd.DataFrame(
             [{"parameter": k, "value": json.dumps(v) if not isinstance(v, str) else v} for k, v in flatten({
                 "dataset": dataset, "channels": normalisation_stats.get("channels"),
                 "t_in": normalisation_stats.get("t_in"), "t_out": normalisation_stats.get("t_out"),
                 "train": f"{normalisation_stats.get('train_start')} .. {normalisation_stats.get('train_end')}",
-                "ingest": ingest_params, "narrate": {k: v for k, v in narrate_params.items() if k != "openai"},
-                "train_teacher": train_teacher_params, "distill": distill_params, "evaluate": evaluate_params}).items()])},
+                "ingest": plain(ingest), "narrate": {k: v for k, v in plain(narrate).items() if k != "openai"},
+                "train_teacher": plain(train_teacher), "distill": plain(distill), "trainer": plain(trainer),
+                "evaluate": plain(evaluate)}).items()])},
     ]
     title = f"S2-KD report — {dataset}"
     subtitle = f"{len(models)} models, test windows scored once by `evaluate`."

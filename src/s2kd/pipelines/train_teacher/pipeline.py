@@ -1,32 +1,33 @@
-"""Wiring of the ``train_teacher`` pipeline."""
+"""Wiring of the ``train_teacher`` pipeline: one node per core teacher role, then their table."""
+
+from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from s2kd.pipelines.train_teacher.nodes import (
-    summarise_teachers,
-    train_ablation_teachers,
-    train_multimodal_teacher,
-    train_vision_teacher,
-)
+from s2kd.pipelines.train_teacher.nodes import summarise_teachers, teacher_node
+from s2kd.training.methods import TEACHERS
+
+
+def teacher_nodes(*, ablation: bool) -> list[Node]:
+    """``teacher_<role>.train`` for every teacher role with this ``ablation`` flag: the model goes to
+    the catalog entry ``teacher_<role>``, its validation row to ``teacher_<role>_validation``."""
+    nodes = []
+    for role, spec in TEACHERS.items():
+        if spec.ablation != ablation:
+            continue
+        name = f"teacher_{role}"
+        inputs = {"series": "series", "sample_index": "sample_index", "normalisation_stats": "normalisation_stats",
+                  "params": "params:train_teacher", "trainer": "params:trainer"}
+        if spec.use_text:
+            inputs["narrative_embeddings"] = "narrative_embeddings"
+        nodes.append(Node(func=teacher_node(role), inputs=inputs, outputs=[name, f"{name}_validation"],
+                          name="train", namespace=name, tags=["train_teacher", name]))
+    return nodes
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
-        [
-            Node(func=train_multimodal_teacher, inputs=["series", "sample_index", "normalisation_stats", "narrative_embeddings",
-                                                            "params:train_teacher"],
-                 outputs=["teacher_multimodal", "teacher_multimodal_summary"], name="train_multimodal_teacher"),
-            Node(func=train_vision_teacher, inputs=["series", "sample_index", "normalisation_stats", "params:train_teacher"],
-                 outputs=["teacher_vision", "teacher_vision_summary"], name="train_vision_teacher"),
-            # after the multimodal teacher (its summary is an input): under DDP every process then trains
-            # before its first save, so the process group, and the barrier after each write, exist by then
-            Node(func=train_ablation_teachers, inputs=["series", "sample_index", "normalisation_stats", "narrative_embeddings",
-                                                           "params:train_teacher", "params:distill",
-                                                           "teacher_multimodal_summary"],
-                 outputs=["teacher_ablations", "teacher_ablation_summaries"], name="train_ablation_teachers"),
-            Node(func=summarise_teachers, inputs=["teacher_multimodal_summary", "teacher_vision_summary",
-                                                  "teacher_ablation_summaries"],
-                 outputs=["teacher_validation", "teacher_metrics"], name="summarise_teachers"),
-        ],
-        tags="train_teacher",
-    )
+    nodes = teacher_nodes(ablation=False)
+    summaries = {n.outputs[0]: n.outputs[1] for n in nodes}
+    return Pipeline([*nodes, Node(func=summarise_teachers, inputs=summaries,
+                                  outputs=["teacher_validation", "teacher_metrics"], name="summarise_teachers")],
+                    tags="train_teacher")
