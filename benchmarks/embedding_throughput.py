@@ -59,7 +59,8 @@ def main() -> None:
                         "tokens_per_s": round(float(mask.sum()) / seconds, 0),
                         "mean_tokens": round(float(mask.sum(1).mean()), 1)})
     print(json.dumps({"source": str(args.narratives) if args.narratives.is_file() else "generated sentences",
-                      "model_load_s": round(load_s, 2), "machine": f"{platform.machine()}, {torch.get_num_threads()} threads max",
+                      "model_load_s": round(load_s, 2),
+                      "machine": f"{platform.machine()}, {torch.get_num_threads()} threads max",
                       "torch": torch.__version__, "results": results}, indent=2))
 
 

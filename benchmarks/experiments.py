@@ -68,7 +68,8 @@ def main() -> None:
             if ((rows["variant"] == name) & (rows["seed"] == seed) & (rows["digest"] == key)).any():
                 continue
             scores, seconds = run_variant(config, args.dataset, seed, methods, extra)
-            print(f"{name} seed {seed}: " + ", ".join(f"{m} {v:.5f}" for m, v in scores.items()) + f" ({seconds:.0f} s)",
+            print(f"{name} seed {seed}: " + ", ".join(f"{m} {v:.5f}" for m,
+                                                      v in scores.items()) + f" ({seconds:.0f} s)",
                   flush=True)
             rows = rows[~((rows["variant"] == name) & (rows["seed"] == seed))]
             new = pd.DataFrame([{"variant": name, "seed": seed, "method": m, "val_mse": v, "digest": key,

@@ -15,8 +15,9 @@ For each dataset of ``benchmarks/results.yml`` the first seed runs::
 pipeline trains the ablation teacher and students, then scores every model), and every later seed
 copies that run's ingest and narrate outputs and its frozen teachers with their finished checkpoints
 (the privileged teacher is trained once and shared, so the seeds measure the students' spread) and
-runs only ``distill,ablations`` (or ``distill,evaluate``) with its own ``distill.seed``. Outputs land under ``data/<layer>/bench_<dataset>_s<seed>/``;
-MLflow runs go to the experiment named in the YAML. A finished (dataset, seed) leaves
+runs only ``distill,ablations`` (or ``distill,evaluate``) with its own ``distill.seed``. Outputs land
+under ``data/<layer>/bench_<dataset>_s<seed>/``; MLflow runs go to the experiment named in the YAML. A
+finished (dataset, seed) leaves
 ``benchmark_run.json`` beside its metrics and is skipped next time unless its parameters changed, so
 an interrupted benchmark resumes where it stopped (and training resumes from checkpoints). Each run's
 log is ``data/08_reporting/bench_<dataset>_s<seed>/benchmark.log``.
@@ -244,7 +245,8 @@ def lead_trend(changes: pd.Series) -> str:
             "not keep growing with lead time here.")
 
 
-def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], figures: Path) -> tuple[list[str], dict]:
+def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], figures: Path) -> tuple[list[str],
+                                                                                                        dict]:
     spec = config["datasets"][dataset]
     metrics = data["metrics"]
     seeds = sorted(data["seconds"])
@@ -254,7 +256,8 @@ def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], 
            f"Seeds {', '.join(map(str, seeds))}; compute {sum(data['seconds'].values()) / 60:.1f} min "
            f"({per_seed} min per seed). "
            f"Kedro environment `{spec.get('env') or 'base'}`"
-           + (f", parameters {', '.join(f'`{k}={v}`' for k, v in (spec.get('params') or {}).items())}" if spec.get("params") else "")
+           + (", parameters " + ", ".join(f"`{k}={v}`" for k, v in spec["params"].items())
+              if spec.get("params") else "")
            + ".", ""]
 
     # the teachers are trained once and shared by the seeds: their rows are the first seed's (no spread)
@@ -267,7 +270,8 @@ def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], 
             "they have no spread.", "",
             markdown_table(mean_std_table(summary, TABLE_METRICS)), ""]
 
-    r = ratios(metrics, "student_s2kd", ["student_feature_kd", "student_student", "teacher_multimodal", "student_output_kd",
+    r = ratios(metrics, "student_s2kd",
+               ["student_feature_kd", "student_student", "teacher_multimodal", "student_output_kd",
                                          "student_sdkd"])
     out += ["### Ratios of test MSE (per seed, then mean ± std)", "",
             "| ratio | value |", "|---|---|"]
@@ -307,7 +311,8 @@ def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], 
     eff_table = eff_table.rename(columns={"teacher_over_student": "teacher / student"})
     out += ["### Efficiency (student vs multimodal teacher, CPU, median over seeds)", "", markdown_table(eff_table), ""]
 
-    facts = {"ratios": r.set_index("denominator")["mean"].to_dict(), "ratio_rows": r, "efficiency": eff.set_index("quantity")["teacher_over_student"].to_dict(),
+    facts = {"ratios": r.set_index("denominator")["mean"].to_dict(), "ratio_rows": r,
+             "efficiency": eff.set_index("quantity")["teacher_over_student"].to_dict(),
              "summary": summary.assign(dataset=dataset)}
     return out, facts
 
@@ -339,7 +344,8 @@ def targets_section(facts: dict[str, dict]) -> list[str]:
         out.append(f"| {what} <= {bound} | " + " | ".join(cells) + " |")
     for what, key, bound in (("student latency b1: teacher / student ≥ 5", "latency_ms_b1", 5.0),
                              ("parameters: teacher / student ≥ 10", "parameters", 10.0)):
-        cells = [f"{f['efficiency'][key]:.2f} ({'met' if f['efficiency'][key] >= bound else 'missed'})" for f in facts.values()]
+        cells = [f"{f['efficiency'][key]:.2f} ({'met' if f['efficiency'][key] >= bound else 'missed'})"
+                 for f in facts.values()]
         out.append(f"| {what} | " + " | ".join(cells) + " |")
     return out + [""]
 
@@ -367,7 +373,8 @@ def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) 
         facts[dataset] = f
         summaries.append(f["summary"])
         seconds += sum(data["seconds"].values())
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
                            text=True).stdout.strip()
     common = config["common"]
@@ -376,7 +383,8 @@ def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) 
         "<!-- Written by `python benchmarks/results.py` from the runs it made; do not edit by hand. -->", "",
         f"Produced by `python benchmarks/results.py` (configuration `benchmarks/results.yml`) at commit `{commit}`"
         + (" with uncommitted changes" if dirty else "") + f", {dt.date.today().isoformat()}, on "
-        f"{platform.machine()} with {os.cpu_count()} CPU cores and no GPU; total compute {seconds / 60:.0f} min (the wall "
+        f"{platform.machine()} with {os.cpu_count()} CPU cores and no GPU; total compute {seconds / 60:.0f} min "
+        "(the wall "
         "time of the final runs: a model already trained with identical settings, e.g. by "
         "`benchmarks/experiments.py`, resumes from its checkpoint at no cost). "
         f"Seeds {', '.join(map(str, config['seeds']))}: per dataset the teachers are trained once (seed "
@@ -398,7 +406,8 @@ def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) 
         "(one parent run per `kedro run`). To compare them side by side:", "",
         "```bash", "mlflow ui --backend-store-uri sqlite:///mlflow.db", "```", "",
         f"open the experiment `{config.get('mlflow_experiment')}`, filter with",
-        "`params.dataset = 'bench_ncep_s0' and tags.\"s2kd.kind\" = 'student'` (or `params.dataset LIKE 'bench_ncep_s%'` "
+        "`params.dataset = 'bench_ncep_s0' and tags.\"s2kd.kind\" = 'student'` "
+        "(or `params.dataset LIKE 'bench_ncep_s%'` "
         "for every seed; add `and params.spectral_on = 'output'` to leave out runs made earlier with other defaults), "
         "show the columns `params.method`, `params.seed`, `params.beta`, `params.lambda`, `params.gamma`, "
         "`metrics.best_val_mse`, `metrics.test_mse`, `metrics.test_spectral_error_high`, select the runs and press "

@@ -6,7 +6,8 @@ Usage (from the project root, after ``kedro run`` has made the teachers of that 
         [--baselines student feature_kd sdkd] [--out docs/sweeps/synthetic.md]
 
 Each pair is its own Kedro run of the one student's node (``kedro run --pipeline distill --namespaces
-student_s2kd --params distill.beta=B,distill.lambda=L``) with its own nested MLflow run ``student_s2kd`` tagged ``s2kd.method=s2kd``: in the MLflow UI filter
+student_s2kd --params distill.beta=B,distill.lambda=L``) with its own nested MLflow run ``student_s2kd``
+tagged ``s2kd.method=s2kd``: in the MLflow UI filter
 ``tags.`s2kd.method` = 's2kd'`` and add the ``beta``, ``lambda`` and ``best_val_mse`` columns to see
 them side by side. ``--baselines`` trains those methods once at each β (``feature_kd``) or λ
 (``sdkd``) of the grid, so every method gets the same tuning budget along its own weight. Only the
@@ -57,8 +58,10 @@ def main() -> None:
     base: dict[str, float] = {}
     if "student" in args.baselines:
         base = distill(args.env, ["student"])
-    fkd = {b: distill(args.env, ["feature_kd"], beta=b)["feature_kd"] for b in args.betas} if "feature_kd" in args.baselines else {}
-    sdkd = {lam: distill(args.env, ["sdkd"], **{"lambda": lam})["sdkd"] for lam in args.lambdas} if "sdkd" in args.baselines else {}
+    fkd = {b: distill(args.env, ["feature_kd"],
+                      beta=b)["feature_kd"] for b in args.betas} if "feature_kd" in args.baselines else {}
+    sdkd = {lam: distill(args.env, ["sdkd"],
+                         **{"lambda": lam})["sdkd"] for lam in args.lambdas} if "sdkd" in args.baselines else {}
     grid = {(b, lam): distill(args.env, ["s2kd"], beta=b, **{"lambda": lam})["s2kd"]
             for b, lam in itertools.product(args.betas, args.lambdas)}
 
@@ -67,13 +70,15 @@ def main() -> None:
 
     lines = [f"Validation MSE (normalised) of `s2kd`, environment `{args.env or 'base (synthetic)'}`"
              + (f"; `student` alone: {base['student']:.5f}, % against it in brackets" if base else "") + ".", "",
-             "| β \\ λ | " + " | ".join(f"{lam:g}" for lam in args.lambdas) + (" | `feature_kd` (β) |" if fkd else " |"),
+             "| β \\ λ | " + " | ".join(f"{lam:g}" for lam in args.lambdas)
+             + (" | `feature_kd` (β) |" if fkd else " |"),
              "|---|" + "---|" * (len(args.lambdas) + bool(fkd))]
     for b in args.betas:
         row = [cell(grid[(b, lam)]) for lam in args.lambdas] + ([cell(fkd[b])] if fkd else [])
         lines.append(f"| {b:g} | " + " | ".join(row) + " |")
     if sdkd:
-        lines.append("| `sdkd` (λ) | " + " | ".join(cell(sdkd[lam]) for lam in args.lambdas) + (" | |" if fkd else " |"))
+        cells = " | ".join(cell(sdkd[lam]) for lam in args.lambdas)
+        lines.append("| `sdkd` (λ) | " + cells + (" | |" if fkd else " |"))
     best = min(grid, key=grid.get)
     lines += ["", f"Best `s2kd`: β = {best[0]:g}, λ = {best[1]:g} (val MSE {grid[best]:.5f}). "
               f"Sweep time {time.perf_counter() - start:.0f} s."]

@@ -88,7 +88,8 @@ def test_kedro_registry_describe_lists_one_node_per_method(project):
 def test_kedro_viz_build_shows_every_pipeline_and_one_node_per_trained_model(project):
     kedro = Path(sys.executable).with_name("kedro")
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
-    done = subprocess.run([str(kedro), "viz", "build"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([str(kedro), "viz", "build"], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     graph = json.loads((project / "build/api/main").read_text())
     tasks = {n["name"] for n in graph["nodes"] if n["type"] == "task"}

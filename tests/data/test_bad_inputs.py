@@ -55,10 +55,12 @@ def _bad_file(tmp_path, case):
         return {"path": str(p)}, {}, r"in.nc.*could not read it"
     if case == "missing_variable":
         _nc(p, _times())
-        return {"path": str(p), "variables": ["t2m"]}, {}, r"in.nc: variable 't2m'.*not in the file.*\['air'\].*Fix: set ingest.xarray.variables"
+        return ({"path": str(p), "variables": ["t2m"]}, {},
+                r"in.nc: variable 't2m'.*not in the file.*\['air'\].*Fix: set ingest.xarray.variables")
     if case == "missing_spatial_dims":
         _nc(p, _times(), values=np.zeros((200, 6)), dims=("time", "lat"))
-        return {"path": str(p)}, {}, r"in.nc: variable 'air'.*needs a time dimension and two spatial.*Fix: name them in ingest.xarray.dims"
+        return ({"path": str(p)}, {},
+                r"in.nc: variable 'air'.*needs a time dimension and two spatial.*Fix: name them in ingest.xarray.dims")
     if case == "extra_dim":
         t = _times()
         xr.Dataset({"air": (("time", "member", "lat", "lon"), np.zeros((200, 2, 6, 8)))},
@@ -87,7 +89,8 @@ def _bad_file(tmp_path, case):
         v = np.random.default_rng(0).normal(280, 5, size=(200, 6, 8))
         v[:, :3] = np.nan
         _nc(p, _times(), values=v)
-        return {"path": str(p)}, {"max_nan_fraction": 0.1, "nan_fill": 0.0}, r"in.nc.*50.0% NaN \(allowed: 10.0%\).*Fix: raise ingest.validation.max_nan_fraction"
+        return ({"path": str(p)}, {"max_nan_fraction": 0.1, "nan_fill": 0.0},
+                r"in.nc.*50.0% NaN \(allowed: 10.0%\).*Fix: raise ingest.validation.max_nan_fraction")
     if case == "nan_without_fill":
         v = np.random.default_rng(0).normal(280, 5, size=(200, 6, 8))
         v[3, 2, 2] = np.nan

@@ -11,7 +11,8 @@ from s2kd.errors import InputError
 def _series(values):
     t, c, h, w = values.shape
     return xr.DataArray(values, dims=("time", "channel", "y", "x"),
-                        coords={"time": pd.date_range("2020", periods=t, freq="h"), "channel": [f"c{i}" for i in range(c)]})
+                        coords={"time": pd.date_range("2020", periods=t, freq="h"),
+                                "channel": [f"c{i}" for i in range(c)]})
 
 
 def test_statistics_come_from_the_training_frames_only():

@@ -31,7 +31,8 @@ def test_no_frame_is_read_by_two_splits(n, t_in, t_out, stride):
         frames[split] = f
         assert max(f) < n
     assert set(frames) == {"train", "val", "test"}
-    assert not frames["train"] & frames["val"] and not frames["val"] & frames["test"] and not frames["train"] & frames["test"]
+    assert not frames["train"] & frames["val"] and not frames["val"] & frames["test"]
+    assert not frames["train"] & frames["test"]
     # contiguous order in time, separated by at least the purge gap
     assert max(frames["train"]) < min(frames["val"]) and max(frames["val"]) < min(frames["test"])
     last_train = index.loc[index.split == "train", "start"].max()

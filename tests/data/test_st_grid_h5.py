@@ -9,7 +9,8 @@ from s2kd.errors import InputError
 
 def test_slot_01_starts_at_midnight():
     t = parse_slots([b"2014080401", b"2014080402", b"2014080424"], 24, "f.h5")
-    assert list(t) == [pd.Timestamp("2014-08-04 00:00"), pd.Timestamp("2014-08-04 01:00"), pd.Timestamp("2014-08-04 23:00")]
+    assert list(t) == [pd.Timestamp("2014-08-04 00:00"), pd.Timestamp("2014-08-04 01:00"),
+                       pd.Timestamp("2014-08-04 23:00")]
     t48 = parse_slots(["2016080941", "2016080948"], None, "f.h5")  # inferred: 48 half-hour slots
     assert list(t48) == [pd.Timestamp("2016-08-09 20:00"), pd.Timestamp("2016-08-09 23:30")]
 

@@ -161,7 +161,8 @@ def test_each_event_is_visible_at_its_peak(pair):
         others = with_ev.events.drop(index=e.name)
         alone = all(
             not (o.onset_step < p < o.end_step)
-            or _distance(np.array([clat]), np.array([clon]), *event_centre(o, p))[0, 0] > 3 * (o.radius_deg + e.radius_deg)
+            or _distance(np.array([clat]), np.array([clon]), *event_centre(o, p))[0,
+                                                                                  0] > 3 * (o.radius_deg + e.radius_deg)
             for _, o in others.iterrows()
         )
         if not alone:
@@ -227,7 +228,8 @@ def test_latitude_gradient_and_seasonal_cycle():
 
 
 def test_diurnal_cycle_peaks_in_the_local_afternoon():
-    data = load_synthetic(seed=0, n_times=8 * 60, height=8, width=16, step_hours=3.0, event_strength=0.0, anomaly_std=0.0)
+    data = load_synthetic(seed=0, n_times=8 * 60, height=8, width=16, step_hours=3.0, event_strength=0.0,
+                          anomaly_std=0.0)
     s = data.series.isel(channel=0)
     hours = pd.DatetimeIndex(s["time"].values).hour
     eq = int(np.argmin(np.abs(s["lat"].values)))
@@ -238,7 +240,8 @@ def test_diurnal_cycle_peaks_in_the_local_afternoon():
         assert local_peak == pytest.approx(15, abs=1.5)
         assert by_hour.max() - by_hour.min() > 4
     polar = s.isel(y=0, x=0).values
-    assert np.ptp(pd.Series(polar).groupby(hours).mean()) < np.ptp(pd.Series(s.isel(y=eq, x=0).values).groupby(hours).mean()) / 3
+    equator = s.isel(y=eq, x=0).values
+    assert np.ptp(pd.Series(polar).groupby(hours).mean()) < np.ptp(pd.Series(equator).groupby(hours).mean()) / 3
 
 
 def test_anomaly_std_sets_background_variability():

@@ -14,7 +14,8 @@ def _wb_field(name, times, lat, lon, level=None, seed=0):
     shape = (len(times),) + ((len(level),) if level is not None else ()) + (len(lat), len(lon))
     dims = ("time",) + (("level",) if level is not None else ()) + ("lat", "lon")
     coords = {"time": times, "lat": lat, "lon": lon} | ({"level": level} if level is not None else {})
-    return xr.DataArray(rng.normal(size=shape).astype("float32"), dims=dims, coords=coords, name=name, attrs={"units": "m**2 s**-2"})
+    return xr.DataArray(rng.normal(size=shape).astype("float32"), dims=dims, coords=coords, name=name,
+                        attrs={"units": "m**2 s**-2"})
 
 
 def test_weatherbench1_folder_of_netcdf_per_variable_and_year(tmp_path):
@@ -41,7 +42,8 @@ def _wb2_store(path, n_time=24):
     times = pd.date_range("2020-01-01", periods=n_time, freq="6h")
     lat, lon = np.linspace(-90, 90, 9), np.arange(18) * 20.0
     ds = xr.Dataset({
-        "geopotential": _wb_field("geopotential", times, lat, lon, level=np.array([250, 500, 850])).rename(lat="latitude", lon="longitude"),
+        "geopotential": _wb_field("geopotential", times, lat, lon,
+                                  level=np.array([250, 500, 850])).rename(lat="latitude", lon="longitude"),
         "2m_temperature": _wb_field("2m_temperature", times, lat, lon, seed=3).rename(lat="latitude", lon="longitude"),
     })
     ds.chunk({"time": 4}).to_zarr(path, mode="w")

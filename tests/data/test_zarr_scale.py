@@ -67,7 +67,8 @@ def _write_store(path: Path) -> int:
 
     def geopotential(block_info=None):
         (t0, t1), *_ = block_info[None]["array-location"]
-        return np.stack([_field(int(keep[t0]), int(keep[t0]) + (t1 - t0), lv, i) for i, lv in enumerate(LEVELS)], axis=1)
+        return np.stack([_field(int(keep[t0]), int(keep[t0]) + (t1 - t0), lv, i) for i, lv in enumerate(LEVELS)],
+                        axis=1)
 
     def temperature(block_info=None):
         (t0, t1), *_ = block_info[None]["array-location"]
@@ -251,7 +252,8 @@ def test_ingest_of_a_store_larger_than_its_memory_budget(wb2_store, tmp_path):
         _check_outputs(tmp_path / "full", store, factor=1)
     finally:
         shutil.rmtree(tmp_path / "full", ignore_errors=True)  # its series.nc is 1.1 GB
-    print(f"store {store_bytes / 2**20:.0f} MiB uncompressed; both runs and checks {time.perf_counter() - started:.0f} s")
+    print(f"store {store_bytes / 2**20:.0f} MiB uncompressed; both runs and checks "
+          f"{time.perf_counter() - started:.0f} s")
 
 
 def test_gap_filling_keeps_nan_of_recorded_frames_and_equals_linear_interpolation():

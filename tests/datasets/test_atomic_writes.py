@@ -37,7 +37,8 @@ CHILD = textwrap.dedent(r"""
     root, names = Path(sys.argv[1]), sys.argv[2].split(",")
     LIMIT = 256 * 1024
     def model(n):
-        return {"kind": "student", "config": {"d": 4}, "state_dict": {"w": torch.arange(n, dtype=torch.float32)}, "meta": {}}
+        weights = {"w": torch.arange(n, dtype=torch.float32)}
+        return {"kind": "student", "config": {"d": 4}, "state_dict": weights, "meta": {}}
     def table(n):
         return pd.DataFrame({"a": np.arange(n, dtype=float), "b": np.random.default_rng(0).normal(size=n)})
     def grid(n):

@@ -32,7 +32,8 @@ def test_npz_round_trip_with_meta(tmp_path):
     d.save({"tokens": np.ones((2, 3, 4), dtype=np.float16), "mask": np.array([[True, False, False]] * 2),
             "meta": {"model": "m", "max_length": 96}})
     out = d.load()
-    assert out["tokens"].dtype == np.float16 and out["mask"].shape == (2, 3) and out["meta"] == {"model": "m", "max_length": 96}
+    assert out["tokens"].dtype == np.float16 and out["mask"].shape == (2, 3) and out["meta"] == {"model": "m",
+                                                                                                 "max_length": 96}
 
 
 def test_torch_model_is_versioned_plain_data(tmp_path):

@@ -44,7 +44,8 @@ def test_pointwise_metrics_match_loops(pair):
     pred, truth = pair
     assert mse(pred, truth).tolist() == pytest.approx(_per_lead(lambda p, t: np.mean((p - t) ** 2), pred, truth))
     assert mae(pred, truth).tolist() == pytest.approx(_per_lead(lambda p, t: np.mean(np.abs(p - t)), pred, truth))
-    assert rmse(pred, truth).tolist() == pytest.approx(_per_lead(lambda p, t: math.sqrt(np.mean((p - t) ** 2)), pred, truth))
+    assert rmse(pred,
+                truth).tolist() == pytest.approx(_per_lead(lambda p, t: math.sqrt(np.mean((p - t) ** 2)), pred, truth))
     rng = float(truth.max() - truth.min())
     expected = _per_lead(lambda p, t: 10 * math.log10(rng**2 / np.mean((p - t) ** 2)), pred, truth)
     assert psnr(pred, truth).tolist() == pytest.approx(expected)
@@ -147,7 +148,8 @@ def test_score_forecast_gives_every_metric_per_lead_and_averaged(pair):
                     climatology=torch.zeros(1), weights=torch.ones(H, W))
     rows = score_forecast(f)
     table = {(r["metric"], r["lead"]): r["value"] for r in rows}
-    assert {m for m, _ in table} >= {"mse", "mae_physical", "rmse_physical", "acc", "ssim", "psnr", "spectral_error_high"}
+    assert {m for m, _ in table} >= {"mse", "mae_physical", "rmse_physical", "acc", "ssim", "psnr",
+                                     "spectral_error_high"}
     assert table[("mse", 0)] == pytest.approx(np.mean([table[("mse", 1)], table[("mse", 2)]]))
     # physical units: channel 0 errors x2, channel 1 x0.5
     err = (pred - truth).numpy()

@@ -41,7 +41,8 @@ def test_one_node_per_method_reading_only_its_own_teacher():
     nodes = {n.name: n for n in distill_pipeline().nodes}
     assert set(nodes) == {f"student_{m}.train" for m in CORE} | {"summarise_students"}
     assert {n.namespace for n in nodes.values()} == {f"student_{m}" for m in CORE} | {None}
-    assert not {"teacher_multimodal", "teacher_vision", "narrative_embeddings"} & set(nodes["student_student.train"].inputs)
+    assert not {"teacher_multimodal", "teacher_vision",
+                "narrative_embeddings"} & set(nodes["student_student.train"].inputs)
     assert "teacher_vision" in nodes["student_sdkd.train"].inputs
     assert "narrative_embeddings" not in nodes["student_sdkd.train"].inputs  # the vision teacher reads no text
     assert {"teacher_multimodal", "narrative_embeddings"} <= set(nodes["student_s2kd.train"].inputs)
@@ -113,7 +114,8 @@ def test_bad_parameters_fail_before_any_training(distilled, tmp_path, override, 
 
 
 def test_each_student_is_its_own_mlflow_run_with_per_epoch_loss_terms(project):
-    params = {"ingest": {"synthetic": TINY_DATA}, "train_teacher": TINY_BUDGET, "trainer": {"enable_progress_bar": False},
+    params = {"ingest": {"synthetic": TINY_DATA}, "train_teacher": TINY_BUDGET,
+              "trainer": {"enable_progress_bar": False},
               "distill": TINY_BUDGET | {"beta": 0.5, "lambda": 0.05},
               "evaluate": {"latency_repeats": 2, "latency_warmup": 1, "progress": False}}
     bootstrap_project(project)

@@ -61,7 +61,8 @@ def test_every_model_gets_every_metric_per_lead_and_averaged(evaluated):
     assert set(table["metric"]) == set(METRICS) and sorted(table["lead"].unique()) == [0, 1, 2, 3, 4]
     assert len(table) == len(models) * len(METRICS) * 5
     per = table.set_index(["model", "metric", "lead"])["value"]
-    assert per[("student_s2kd", "mse", 0)] == pytest.approx(sum(per[("student_s2kd", "mse", k)] for k in range(1, 5)) / 4)
+    assert per[("student_s2kd", "mse",
+                0)] == pytest.approx(sum(per[("student_s2kd", "mse", k)] for k in range(1, 5)) / 4)
     # the synthetic grid is lat/lon: RMSE in kelvin is the weighted root of the physical MSE's order
     assert 0 < per[("student_s2kd", "rmse_physical", 0)] < 100 and -1 <= per[("student_s2kd", "acc", 0)] <= 1
     oracle = table.drop_duplicates("model").set_index("model")["oracle"]

@@ -17,7 +17,8 @@ from kedro.validation import ParameterValidationError
 from tests.helpers import files_under
 
 CASES = [
-    ("distill", {"distill": {"beta": -1.0}}, r"distill\.beta: is -1\.0\. Fix: use a value that is greater than or equal to 0"),
+    ("distill", {"distill": {"beta": -1.0}},
+     r"distill\.beta: is -1\.0\. Fix: use a value that is greater than or equal to 0"),
     ("distill", {"distill": {"lambda": -0.1}}, r"distill\.lambda: is -0\.1\. Fix: .*greater than or equal to 0"),
     ("distill", {"distill": {"cutoff": 0.6}}, r"distill\.cutoff: is 0\.6\. Fix: .*less than or equal to 0\.5"),
     ("distill", {"distill": {"cutoff": 0.0}}, r"distill\.cutoff: is 0\.0\. Fix: .*greater than 0"),
@@ -25,7 +26,8 @@ CASES = [
     ("distill", {"distill": {"max_epochs": 0}}, r"distill\.max_epochs: is 0\. Fix: .*greater than or equal to 1"),
     ("distill", {"trainer": {"devices": 0}}, r"trainer\.devices"),
     ("train_teacher", {"trainer": {"precision": "fp8"}}, r"trainer\.precision: is 'fp8'"),
-    ("ingest", {"ingest": {"windows": {"t_out": 0}}}, r"ingest\.windows\.t_out: is 0\. Fix: .*greater than or equal to 1"),
+    ("ingest", {"ingest": {"windows": {"t_out": 0}}},
+     r"ingest\.windows\.t_out: is 0\. Fix: .*greater than or equal to 1"),
     ("ingest", {"ingest": {"splits": {"train": 0.8, "val": 0.3, "test": 0.1}}}, r"ingest\.splits.*sum to 1"),
     ("ingest", {"ingest": {"synthetic": {"n_times": 0}}}, r"ingest\.synthetic\.n_times: is 0"),
     ("narrate", {"narrate": {"mode": "future"}}, r"narrate\.mode: is 'future'\. Fix: .*'context' or 'hindsight'"),

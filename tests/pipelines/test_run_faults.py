@@ -63,7 +63,8 @@ def test_a_missing_catalog_entry_stops_the_run_before_any_node(project, key, ent
     del catalog[key]
     path.write_text(yaml.safe_dump(catalog))
     with _session(project) as session:
-        with pytest.raises(InputError, match=rf"catalog entry '{entry}': is missing, and the run {verb} it.*Fix: add the entry back"):
+        said = rf"catalog entry '{entry}': is missing, and the run {verb} it.*Fix: add the entry back"
+        with pytest.raises(InputError, match=said):
             session.run(pipeline_name=pipeline)
     assert files_under(project / "data") == []
     assert not (project / "mlflow.db").exists()
@@ -74,7 +75,8 @@ def test_embeddings_of_another_text_encoder_are_refused_before_training(project)
         session.run(pipeline_names=["ingest", "narrate"])
     path = project / "data/04_feature/synthetic/narrative_embeddings.npz"
     emb = NpzDataset(filepath=str(path)).load()
-    NpzDataset(filepath=str(path)).save(emb | {"meta": emb["meta"] | {"model": "sentence-transformers/all-mpnet-base-v2"}})
+    other = "sentence-transformers/all-mpnet-base-v2"
+    NpzDataset(filepath=str(path)).save(emb | {"meta": emb["meta"] | {"model": other}})
     with _session(project) as session:
         with pytest.raises(InputError, match=re.escape("narrative_embeddings: were made by text encoder "
                                                        "'sentence-transformers/all-mpnet-base-v2'")):
@@ -98,7 +100,8 @@ def test_a_checkpoint_of_other_data_or_settings_is_never_resumed():
     changed = [
         fingerprint({"lr": 2e-3, "preset": "tiny"}, {"mean": [1.0]}, rows, arrays=(np.zeros(3),)),
         fingerprint({"lr": 1e-3, "preset": "tiny"}, {"mean": [1.5]}, rows, arrays=(np.zeros(3),)),
-        fingerprint({"lr": 1e-3, "preset": "tiny"}, {"mean": [1.0]}, rows.assign(start=[0, 1, 3]), arrays=(np.zeros(3),)),
+        fingerprint({"lr": 1e-3, "preset": "tiny"}, {"mean": [1.0]}, rows.assign(start=[0, 1, 3]),
+                    arrays=(np.zeros(3),)),
         fingerprint({"lr": 1e-3, "preset": "tiny"}, {"mean": [1.0]}, rows, arrays=(np.ones(3),)),
     ]
     assert base not in changed and len(set(changed)) == 4

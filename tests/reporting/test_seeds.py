@@ -66,11 +66,13 @@ def test_mean_std_table_has_teachers_first_and_the_spread(metrics):
 
 
 def test_ratios_are_taken_within_each_seed_then_averaged(metrics):
-    r = ratios(metrics, "student_s2kd", ["student_student", "teacher_multimodal", "student_missing"]).set_index("denominator")
+    r = ratios(metrics, "student_s2kd",
+               ["student_student", "teacher_multimodal", "student_missing"]).set_index("denominator")
     per_seed = np.array(MSE["student_s2kd"]) / np.array(MSE["student_student"])
     assert r.loc["student_student", "mean"] == pytest.approx(per_seed.mean())
     # the mean of ratios, not the ratio of means (which differs for these numbers)
-    assert r.loc["student_student", "mean"] != pytest.approx(np.mean(MSE["student_s2kd"]) / np.mean(MSE["student_student"]))
+    assert r.loc["student_student",
+                 "mean"] != pytest.approx(np.mean(MSE["student_s2kd"]) / np.mean(MSE["student_student"]))
     assert r.loc["student_student", "std"] == pytest.approx(per_seed.std(ddof=1))
     assert r.loc["student_student", "wins"] == 2 and r.loc["student_student", "n"] == 3
     assert r.loc["teacher_multimodal", "wins"] == 0

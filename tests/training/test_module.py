@@ -129,7 +129,8 @@ def test_text_dataset_items_and_missing_ids():
     np.testing.assert_array_equal(item["text"].numpy(), embeddings["tokens"][3].astype(np.float32))
     assert "text" not in TextWindowDataset(train_ds, None)[0]
     partial = {k: v[2:] for k, v in embeddings.items()}
-    with pytest.raises(InputError, match=r"narrative_embeddings: 2 of 48 windows have no narrative.*kedro run --pipeline narrate"):
+    with pytest.raises(InputError,
+                       match=r"narrative_embeddings: 2 of 48 windows have no narrative.*kedro run --pipeline narrate"):
         TextWindowDataset(train_ds, partial)
 
 

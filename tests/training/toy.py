@@ -94,7 +94,8 @@ def quick_trainer(checkpoint_dir: str | Path, *, max_epochs: int = 1, patience: 
 
 
 def train_toy(checkpoint_dir: str | Path, *, max_epochs: int = 4, seed: int = 0, patience: int = 10,
-              extra_callbacks=(), lr: float = 1e-2, model: nn.Module | None = None, loss=None) -> tuple[dict, ForecastModule]:
+              extra_callbacks=(), lr: float = 1e-2, model: nn.Module | None = None, loss=None) -> tuple[dict,
+                                                                                                        ForecastModule]:
     """A full seeded toy run through the project's engine: the same call in the tests and the scripts."""
     torch.manual_seed(seed)
     train_ds, val_ds = toy_windows(seed=seed)

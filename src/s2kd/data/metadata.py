@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 
-SEASONS = {12: "DJF", 1: "DJF", 2: "DJF", 3: "MAM", 4: "MAM", 5: "MAM", 6: "JJA", 7: "JJA", 8: "JJA", 9: "SON", 10: "SON", 11: "SON"}
+SEASONS = {12: "DJF", 1: "DJF", 2: "DJF", 3: "MAM", 4: "MAM", 5: "MAM", 6: "JJA", 7: "JJA", 8: "JJA", 9: "SON",
+           10: "SON", 11: "SON"}
 
 
 def _event_records(events: pd.DataFrame, start: int, t_in: int, t_out: int) -> list[dict]:

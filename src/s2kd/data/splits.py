@@ -17,7 +17,8 @@ SPLITS = ("train", "val", "test")
 
 
 def make_sample_index(
-    times: pd.DatetimeIndex, *, t_in: int, t_out: int, fractions: dict[str, float], stride: int = 1, where: str = "series"
+    times: pd.DatetimeIndex, *, t_in: int, t_out: int, fractions: dict[str, float], stride: int = 1,
+    where: str = "series"
 ) -> pd.DataFrame:
     """The sample index: one row per window.
 

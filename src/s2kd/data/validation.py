@@ -41,7 +41,8 @@ def check_times(times: pd.DatetimeIndex, where: str, max_gap_steps: int) -> tupl
         ``(step, regular_times)``; ``regular_times`` equals ``times`` when nothing is missing.
     """
     if not isinstance(times, pd.DatetimeIndex):
-        raise InputError(where, "its time coordinate is not made of dates", "decode times (CF units) or give datetime64 values")
+        raise InputError(where, "its time coordinate is not made of dates",
+                         "decode times (CF units) or give datetime64 values")
     dup = times[times.duplicated()]
     if len(dup):
         raise InputError(where, f"has {len(dup)} duplicate timestamp(s), first {dup[0]}",
@@ -60,7 +61,8 @@ def check_times(times: pd.DatetimeIndex, where: str, max_gap_steps: int) -> tupl
     missing = np.round(ratio).astype(int) - 1
     if missing.max(initial=0) > max_gap_steps:
         i = int(np.argmax(missing))
-        raise InputError(where, f"has a gap of {missing[i]} missing step(s) after {times[i]} (allowed: {max_gap_steps})",
+        raise InputError(where,
+                         f"has a gap of {missing[i]} missing step(s) after {times[i]} (allowed: {max_gap_steps})",
                          f"set ingest.validation.max_gap_steps: {missing[i]} to fill gaps by linear interpolation, "
                          "or cut the series with a time slice")
     regular = pd.date_range(times[0], times[-1], freq=step) if missing.sum() else times
@@ -97,7 +99,8 @@ def fill_gaps(series: xr.DataArray, times: pd.DatetimeIndex, regular: pd.Datetim
 
 
 def validate_series(
-    series: xr.DataArray, *, where: str, max_gap_steps: int = 0, max_nan_fraction: float = 0.0, nan_fill: float | None = None
+    series: xr.DataArray, *, where: str, max_gap_steps: int = 0, max_nan_fraction: float = 0.0,
+    nan_fill: float | None = None
 ) -> tuple[xr.DataArray, xr.DataArray, dict]:
     """Validate a raw series; fill short gaps and allowed NaN.
 

@@ -32,7 +32,8 @@ def read_model_file(path: Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
-        raise DatasetError(f"{path} does not exist: train the model first (e.g. `kedro run --pipeline train_teacher`)") from exc
+        raise DatasetError(f"{path} does not exist: train the model first "
+                           "(e.g. `kedro run --pipeline train_teacher`)") from exc
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise DatasetError(f"{path} is not a readable model file ({first}); delete it and train again") from exc
@@ -50,7 +51,8 @@ class TorchModelDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]
         version: Kedro's load/save version (set by the catalog for ``versioned: true``).
     """
 
-    def __init__(self, *, filepath: str, version: Version | None = None, metadata: dict[str, Any] | None = None) -> None:
+    def __init__(self, *, filepath: str, version: Version | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
         super().__init__(filepath=PurePosixPath(filepath), version=version, exists_function=lambda p: Path(p).exists(),
                          glob_function=glob.glob)
         self.metadata = metadata

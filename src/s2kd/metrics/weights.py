@@ -11,7 +11,8 @@ def latitude_weights(lat: np.ndarray, width: int) -> Tensor:
     """``(H, W)`` weights ``cos φ / mean(cos φ)`` for latitudes ``lat`` in degrees (mean 1)."""
     lat = np.asarray(lat, dtype=np.float64)
     if lat.ndim != 1 or np.any(np.abs(lat) > 90):
-        raise ValueError(f"latitudes must be a 1-D array in [-90, 90] degrees, got {lat.shape} {lat.min()}..{lat.max()}")
+        raise ValueError(f"latitudes must be a 1-D array in [-90, 90] degrees, "
+                         f"got {lat.shape} {lat.min()}..{lat.max()}")
     w = np.cos(np.deg2rad(lat))
     w = w / w.mean()
     return torch.from_numpy(np.repeat(w[:, None], width, axis=1))

@@ -98,7 +98,8 @@ class UNetStudent(nn.Module):
         cfg = self.config
         assert x.ndim == 5, f"input must be (B, T, C, H, W), got shape {tuple(x.shape)}"
         b, t, c, h, w = x.shape
-        assert (t, c) == (cfg.t_in, cfg.in_channels), f"built for T_in={cfg.t_in}, C={cfg.in_channels}; got T={t}, C={c}"
+        assert (t, c) == (cfg.t_in, cfg.in_channels), (
+            f"built for T_in={cfg.t_in}, C={cfg.in_channels}; got T={t}, C={c}")
         xp = pad_to_multiple(x)  # (B, T, C, Hp, Wp)
         hp, wp = xp.shape[-2:]
         s1 = self.stem(xp.reshape(b, t * c, hp, wp))  # (B, width, Hp, Wp)

@@ -65,7 +65,8 @@ class TeacherConfig(ForecasterConfig):
                  f"is {self.d} with n_heads={self.n_heads}", "use a multiple of 4 and of n_heads")
         _require(0 < self.cutoff <= 0.5, "teacher.cutoff", f"is {self.cutoff!r}", "use a value in (0, 0.5]")
         _require(0 <= self.dropout < 1, "teacher.dropout", f"is {self.dropout!r}", "use a value in [0, 1)")
-        _require(0 <= self.text_dropout < 1, "teacher.text_dropout", f"is {self.text_dropout!r}", "use a value in [0, 1)")
+        _require(0 <= self.text_dropout < 1, "teacher.text_dropout", f"is {self.text_dropout!r}",
+                 "use a value in [0, 1)")
 
 
 class MultimodalTeacher(nn.Module):

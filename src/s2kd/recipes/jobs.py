@@ -226,7 +226,8 @@ def student_job(values: np.ndarray, index: pd.DataFrame, stats: Mapping[str, Any
     """
     spec = METHODS[method]
     if (teacher is None) != (spec.teacher is None):
-        raise InputError(f"student_{method}", f"needs {'the ' + spec.teacher + ' teacher' if spec.teacher else 'no teacher'}",
+        raise InputError(f"student_{method}",
+                         f"needs {'the ' + spec.teacher + ' teacher' if spec.teacher else 'no teacher'}",
                          "wire the method's teacher into its node (s2kd.pipelines.distill)")
     t_in, t_out = int(stats["t_in"]), int(stats["t_out"])
     _, base = preset_configs(p.preset, in_channels=len(stats["channels"]), t_in=t_in, t_out=t_out, backbone=p.backbone)

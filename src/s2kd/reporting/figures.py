@@ -26,7 +26,8 @@ def _style(model: str) -> dict:
     return {"linestyle": "--" if model.startswith("teacher") else "-", "marker": "o", "markersize": 3}
 
 
-def lead_time_curves(metrics: pd.DataFrame, names: Sequence[str] = ("mse", "acc", "ssim", "spectral_error_high")) -> bytes:
+def lead_time_curves(metrics: pd.DataFrame,
+                     names: Sequence[str] = ("mse", "acc", "ssim", "spectral_error_high")) -> bytes:
     """One panel per metric: its value at each lead time, one line per model (teachers dashed)."""
     per_lead = metrics[metrics["lead"] > 0]
     names = [n for n in names if n in set(per_lead["metric"])]

@@ -33,8 +33,13 @@ img { max-width: 100%; } .narrative { background: #f7f7f2; padding: 0.6em; borde
 {% for p in section.get("paragraphs", []) %}<p>{{ p }}</p>{% endfor %}
 {% if section.get("items") %}<ul>{% for item in section["items"] %}<li>{{ item }}</li>{% endfor %}</ul>{% endif %}
 {% if section.get("table") is not none %}{{ section["table"] }}{% endif %}
-{% for image in section.get("images", []) %}<figure><img alt="{{ image.alt }}" src="data:image/png;base64,{{ image.data }}"><figcaption class="note">{{ image.alt }}</figcaption></figure>{% endfor %}
-{% for n in section.get("narratives", []) %}<p><b>{{ n.label }}</b></p><div class="narrative">{{ n.text }}</div>{% endfor %}
+{% for image in section.get("images", []) -%}
+<figure><img alt="{{ image.alt }}" src="data:image/png;base64,{{ image.data }}">
+<figcaption class="note">{{ image.alt }}</figcaption></figure>
+{%- endfor %}
+{% for n in section.get("narratives", []) -%}
+<p><b>{{ n.label }}</b></p><div class="narrative">{{ n.text }}</div>
+{%- endfor %}
 {% endfor %}
 </body></html>
 """)
@@ -55,7 +60,8 @@ def render_html(title: str, subtitle: str, sections: Sequence[Mapping[str, Any]]
         s = dict(s)
         if s.get("table") is not None:
             s["table"] = _table_html(s["table"])
-        s["images"] = [{"alt": i["alt"], "data": base64.b64encode(i["png"]).decode("ascii")} for i in s.get("images", [])]
+        s["images"] = [{"alt": i["alt"], "data": base64.b64encode(i["png"]).decode("ascii")}
+                       for i in s.get("images", [])]
         prepared.append(s)
     return HTML.render(title=title, subtitle=subtitle, sections=prepared)
 

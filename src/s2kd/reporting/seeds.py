@@ -93,7 +93,8 @@ def lead_table(metrics: pd.DataFrame, models: Sequence[str], *, metric: str = "m
 
 
 def efficiency_ratios(efficiency: pd.DataFrame, student: str, teacher: str,
-                      columns: Sequence[str] = ("parameters", "flops", "latency_ms_b1", "latency_ms_b32")) -> pd.DataFrame:
+                      columns: Sequence[str] = ("parameters", "flops", "latency_ms_b1",
+                                                "latency_ms_b32")) -> pd.DataFrame:
     """Teacher / student of each efficiency column (how many times smaller or faster the student is),
     the medians over seeds of both: columns ``quantity, teacher, student, teacher_over_student``."""
     eff = efficiency.groupby("model")[list(columns)].median()

@@ -20,7 +20,8 @@ def method_table(metrics: pd.DataFrame, names: tuple[str, ...] = HEADLINE_METRIC
     return table.sort_values("role", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
 
-def with_changes(table: pd.DataFrame, metric: str, references: tuple[str, ...] = ("student_student", "student_feature_kd"),
+def with_changes(table: pd.DataFrame, metric: str,
+                 references: tuple[str, ...] = ("student_student", "student_feature_kd"),
                  ) -> pd.DataFrame:
     """``table`` plus, for each reference model present, a column ``<metric> vs <reference>``: the %
     change of ``metric`` against that model, signed so that negative is better for errors and positive
@@ -34,7 +35,8 @@ def with_changes(table: pd.DataFrame, metric: str, references: tuple[str, ...] =
 
 
 def winner_lines(table: pd.DataFrame, method: str = "student_s2kd",
-                 against: tuple[str, ...] = ("student_student", "student_feature_kd", "student_output_kd", "student_sdkd"),
+                 against: tuple[str, ...] = ("student_student", "student_feature_kd", "student_output_kd",
+                                             "student_sdkd"),
                  ) -> list[str]:
     """Plain sentences: for each metric, whether ``method`` beats each baseline, with the numbers."""
     rows = table.set_index("model")
@@ -44,12 +46,17 @@ def winner_lines(table: pd.DataFrame, method: str = "student_s2kd",
     for metric in [c for c in table.columns if c in HEADLINE_METRICS]:
         better = higher_is_better(metric)
         mine = rows.loc[method, metric]
-        beaten = [b for b in against if b in rows.index and ((mine > rows.loc[b, metric]) if better else (mine < rows.loc[b, metric]))]
+        beaten = [b for b in against
+                  if b in rows.index and ((mine > rows.loc[b, metric]) if better else (mine < rows.loc[b, metric]))]
         lost = [b for b in against if b in rows.index and b not in beaten]
         words = []
         if beaten:
-            words.append("beats " + ", ".join(f"{b.removeprefix('student_')} ({rows.loc[b, metric]:.4g})" for b in beaten))
+            words.append("beats " + ", ".join(_named(rows, b, metric) for b in beaten))
         if lost:
-            words.append("does not beat " + ", ".join(f"{b.removeprefix('student_')} ({rows.loc[b, metric]:.4g})" for b in lost))
+            words.append("does not beat " + ", ".join(_named(rows, b, metric) for b in lost))
         lines.append(f"{metric}: s2kd {mine:.4g} " + "; ".join(words) + ".")
     return lines
+
+
+def _named(rows: pd.DataFrame, model: str, metric: str) -> str:
+    return f"{model.removeprefix('student_')} ({rows.loc[model, metric]:.4g})"

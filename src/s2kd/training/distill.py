@@ -79,7 +79,8 @@ def cache_teacher_targets(teacher: nn.Module, datasets: Iterable[Dataset], *, ba
     sample_id = torch.cat(ids)
     order = torch.argsort(sample_id)
     assert len(torch.unique(sample_id)) == len(sample_id), "a sample id appears in two datasets"
-    return TeacherTargets(sample_id=sample_id[order], latent=torch.cat(latents)[order], y_hat=torch.cat(forecasts)[order])
+    return TeacherTargets(sample_id=sample_id[order], latent=torch.cat(latents)[order],
+                          y_hat=torch.cat(forecasts)[order])
 
 
 class DistillationLoss(nn.Module):

@@ -74,7 +74,8 @@ def _files(path: str | Sequence[str]) -> list[Path]:
         files += [Path(f) for f in found]
     missing = [f for f in files if not f.is_file()]
     if not files or missing:
-        raise InputError(f"ingest.st_grid_h5.path ({path})", f"no such file: {missing[0].resolve() if missing else path}",
+        raise InputError(f"ingest.st_grid_h5.path ({path})",
+                         f"no such file: {missing[0].resolve() if missing else path}",
                          "point it at the .h5 file(s), e.g. ../shared/data/bikenyc/NYCBike1_grid.h5")
     return files
 
@@ -105,7 +106,8 @@ def _holidays(path: str | None) -> set[pd.Timestamp]:
         return set()
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"ingest.st_grid_h5.holidays_path ({p})", "no such file", "point it at a YYYYMMDD-per-line file or null")
+        raise InputError(f"ingest.st_grid_h5.holidays_path ({p})", "no such file",
+                         "point it at a YYYYMMDD-per-line file or null")
     lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
     try:
         return set(pd.to_datetime(lines, format="%Y%m%d"))
@@ -118,7 +120,8 @@ def _meteorology(path: str | None, slots_per_day: int | None) -> pd.DataFrame:
         return pd.DataFrame()
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"ingest.st_grid_h5.meteorology_path ({p})", "no such file", "point it at the meteorology .h5 or null")
+        raise InputError(f"ingest.st_grid_h5.meteorology_path ({p})", "no such file",
+                         "point it at the meteorology .h5 or null")
     with h5py.File(p, "r") as h:
         if "date" not in h:
             raise InputError(f"{p}: dataset 'date'", "missing", "store one YYYYMMDDSS date per row")
@@ -130,7 +133,8 @@ def _meteorology(path: str | None, slots_per_day: int | None) -> pd.DataFrame:
             frame["wind_speed"] = np.asarray(h["WindSpeed"][...], dtype=float)
         if "Weather" in h:
             onehot = np.asarray(h["Weather"][...])
-            names = TAXIBJ_WEATHER if onehot.shape[1] == len(TAXIBJ_WEATHER) else tuple(f"weather_{i}" for i in range(onehot.shape[1]))
+            n = onehot.shape[1]
+            names = TAXIBJ_WEATHER if n == len(TAXIBJ_WEATHER) else tuple(f"weather_{i}" for i in range(n))
             frame["weather"] = [names[i] for i in onehot.argmax(axis=1)]
     return frame[~frame.index.duplicated()]
 
@@ -180,14 +184,16 @@ def load_st_grid_h5(options: StGridH5Options | None = None, /, **overrides: Any)
     if len(parts) > 1:
         data, times = data[order], times[order]
     if len(channels) != data.shape[1]:
-        raise ParameterError("ingest.st_grid_h5.channels", f"names {len(channels)} channels for {data.shape[1]} in the data",
+        raise ParameterError("ingest.st_grid_h5.channels",
+                             f"names {len(channels)} channels for {data.shape[1]} in the data",
                              "give one name per channel")
     series = xr.DataArray(
         data,
         dims=("time", "channel", "y", "x"),
         coords={"time": times, "channel": list(channels), "y": np.arange(data.shape[2]), "x": np.arange(data.shape[3])},
         name="series",
-        attrs={"grid": "flow", "units": json.dumps(dict.fromkeys(channels, "count")), "source": str(path), "transform": "none"},
+        attrs={"grid": "flow", "units": json.dumps(dict.fromkeys(channels, "count")), "source": str(path),
+               "transform": "none"},
     )
     holidays = _holidays(o.holidays_path)
     context = pd.DataFrame(index=times.unique())
@@ -196,5 +202,6 @@ def load_st_grid_h5(options: StGridH5Options | None = None, /, **overrides: Any)
     meteo = _meteorology(o.meteorology_path, slots_per_day)
     if not meteo.empty:
         context = context.join(meteo, how="left")
-    logger.info("st_grid_h5 source %s: %d frames of %s, %s to %s", path, len(times), data.shape[1:], times[0], times[-1])
+    logger.info("st_grid_h5 source %s: %d frames of %s, %s to %s", path, len(times), data.shape[1:], times[0],
+                times[-1])
     return SourceData(series=series, time_context=context if len(context.columns) else pd.DataFrame())

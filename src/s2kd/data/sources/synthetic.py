@@ -340,11 +340,13 @@ def load_synthetic(options: SyntheticOptions | None = None, /, **overrides: Any)
     # 3. anomalies: AR(1) of smooth fields, advected zonally by easterlies and a meandering jet
     phases = rng_bg.uniform(0.0, 2 * np.pi, 4)
     jet_lat = {  # jet latitude (degrees, positive) in each hemisphere, meandering around 45
-        h: 45.0 + 6.0 * np.sin(2 * np.pi * t_days / 9.0 + phases[2 * i]) + 3.0 * np.sin(2 * np.pi * t_days / 31.0 + phases[2 * i + 1])
+        h: 45.0 + 6.0 * np.sin(2 * np.pi * t_days / 9.0 + phases[2 * i])
+        + 3.0 * np.sin(2 * np.pi * t_days / 31.0 + phases[2 * i + 1])
         for i, h in enumerate((1.0, -1.0))
     }
     jet_here = np.where(lat[None, :] >= 0, jet_lat[1.0][:, None], jet_lat[-1.0][:, None])  # (T, H)
-    u_ms = 25.0 * np.exp(-(((np.abs(lat)[None, :] - jet_here) / 12.0) ** 2)) - 6.0 * np.exp(-((lat / 15.0) ** 2))[None, :]
+    u_ms = (25.0 * np.exp(-(((np.abs(lat)[None, :] - jet_here) / 12.0) ** 2))
+            - 6.0 * np.exp(-((lat / 15.0) ** 2))[None, :])
     shift_deg = u_ms * step_hours * 3600.0 * _DEG_PER_M / np.maximum(np.cos(lat_r), 0.1)[None, :]  # (T, H)
     k = np.arange(width // 2 + 1)
     phi = math.exp(-step_hours / 72.0)

@@ -136,7 +136,8 @@ def _channel_arrays(
                 one = da.sel({lev: value})
             except KeyError as exc:
                 raise ParameterError(
-                    "ingest.xarray.level", f"level {value} is not in variable '{var}' (it has {da[lev].values.tolist()})",
+                    "ingest.xarray.level",
+                    f"level {value} is not in variable '{var}' (it has {da[lev].values.tolist()})",
                     "choose levels the file holds") from exc
             out.append((f"{var}{_fmt(value)}", one.drop_vars(lev, errors="ignore").transpose("time", "y", "x")))
     return out
@@ -216,7 +217,8 @@ def load_xarray(options: XarrayOptions | None = None, /, **overrides: Any) -> So
                                                                  o.clip_min, o.transform)
     if not path:
         raise ParameterError("ingest.xarray.path", "is not set",
-                             "give the file, folder or Zarr store to read, e.g. --params ingest.xarray.path=data/01_raw/my.nc")
+                             "give the file, folder or Zarr store to read, "
+                             "e.g. --params ingest.xarray.path=data/01_raw/my.nc")
     ds = _open(str(path), o.engine, o.chunks)
     if variables is None:
         variables = [str(v) for v in ds.data_vars]

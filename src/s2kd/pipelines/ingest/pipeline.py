@@ -13,9 +13,11 @@ from s2kd.pipelines.ingest.nodes import (
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(func=load_and_validate, inputs="params:ingest", outputs=["raw_series", "source_events", "time_context"],
+            Node(func=load_and_validate, inputs="params:ingest",
+                 outputs=["raw_series", "source_events", "time_context"],
                  name="load_and_validate_source"),
-            Node(func=split_and_fit, inputs=["raw_series", "params:ingest"], outputs=["sample_index", "normalisation_stats"],
+            Node(func=split_and_fit, inputs=["raw_series", "params:ingest"],
+                 outputs=["sample_index", "normalisation_stats"],
                  name="split_and_fit_normalisation"),
             Node(func=normalise_series, inputs=["raw_series", "normalisation_stats"], outputs="series",
                  name="normalise_series"),

@@ -40,7 +40,8 @@ def _narratives(narratives: pd.DataFrame, sample_ids: list[int]) -> list[dict[st
 
 
 def write_report(
-    metrics_table: pd.DataFrame, efficiency: pd.DataFrame, power_spectra: pd.DataFrame, forecast_samples: dict[str, Any],
+    metrics_table: pd.DataFrame, efficiency: pd.DataFrame, power_spectra: pd.DataFrame,
+    forecast_samples: dict[str, Any],
     narratives: pd.DataFrame, validation: dict[str, Any], normalisation_stats: dict[str, Any], ingest: IngestParams,
     narrate: NarrateParams, train_teacher: TeacherParams, distill: DistillParams, trainer: TrainerParams,
     evaluate: EvaluateParams,
@@ -70,13 +71,16 @@ def write_report(
                         "feature_kd (negative: lower error)."]
          + ([f"Oracle: {', '.join(oracle)} read hindsight narratives, privileged text written with the target "
              "window in view; they are upper references, not deployable forecasters."] if oracle else []),
-         "table": changes[["model", "role", *[c for c in table.columns if c not in ("model", "role", "oracle")], *change_cols]]},
+         "table": changes[["model", "role", *[c for c in table.columns if c not in ("model", "role", "oracle")],
+                           *change_cols]]},
         {"heading": "Where S2-KD wins and where it does not", "items": winner_lines(table)},
         {"heading": "Per lead time", "images": [{"alt": "metrics per lead time (teachers dashed)",
                                                  "png": lead_time_curves(metrics_table)}]},
-        {"heading": "Power spectra", "paragraphs": ["Radially averaged power spectra of the test forecasts (Hann window, "
-                                                    "mean removed); a forecast that blurs loses power at high frequency."],
-         "images": [{"alt": "radially averaged power spectra of truth and models", "png": power_spectra_figure(power_spectra)}]},
+        {"heading": "Power spectra",
+         "paragraphs": ["Radially averaged power spectra of the test forecasts (Hann window, "
+                        "mean removed); a forecast that blurs loses power at high frequency."],
+         "images": [{"alt": "radially averaged power spectra of truth and models",
+                     "png": power_spectra_figure(power_spectra)}]},
         {"heading": "Forecasts", "images": [
             {"alt": f"test sample {sid} ({meta.get('times', [''] * len(sample_ids))[i]}): input, truth, models",
              "png": forecast_panels(forecast_samples, models, i, title=f"sample {sid}")}
