@@ -393,7 +393,7 @@ def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) 
         "Budget and settings, identical for every method of a dataset (`common` in `benchmarks/results.yml`, on top "
         "of `conf/base`): " + ", ".join(f"`{k}={v}`" for k, v in common.items() if "progress" not in k)
         + ". Everything else is the default of `conf/base`: `small` preset teacher and SimVP student, batch 16, "
-        f"AdamW, loss settings {loss_settings(common)} (chosen on validation: docs/distillation.md, "
+        f"AdamW, loss settings {loss_settings(common)} (chosen on validation: "
         "docs/experiments.md). Every figure below is on the test split, which only `evaluate` reads, once per "
         "(dataset, seed).", "",
         "How to compare the runs in MLflow: see [In MLflow](#in-mlflow). What was tried to improve the method, on "

@@ -41,3 +41,27 @@ def test_a_student_gets_exactly_the_teacher_its_method_names(tmp_path):
         student_job(VALUES, INDEX, STATS, p, TrainerParams(), method="s2kd")
     with pytest.raises(InputError, match="student_student: needs no teacher"):
         student_job(VALUES, INDEX, STATS, p, TrainerParams(), method="student", teacher={"kind": "teacher"})
+
+
+def test_a_student_of_a_text_reading_teacher_restarts_when_the_narratives_change(tmp_path):
+    """Narrate again, keep the teachers: the multimodal teacher's outputs change, so its students must not
+    resume checkpoints trained on the old narratives."""
+    from s2kd.models import build_model
+    from s2kd.models.presets import preset_configs
+    from s2kd.narrators.embedding import MODEL_NAME
+    from s2kd.recipes.jobs import model_payload
+
+    config, _ = preset_configs("tiny", in_channels=1, t_in=2, t_out=2)
+    teacher = model_payload("teacher", build_model("teacher", config), {})
+    rng = np.random.default_rng(0)
+    text = {"sample_id": np.arange(50), "tokens": rng.standard_normal((50, 4, 384)).astype(np.float16),
+            "mask": np.ones((50, 4), bool), "meta": {"model": MODEL_NAME}}
+    p = DistillParams.model_validate({"checkpoint_dir": str(tmp_path), "dataset": "x", "preset": "tiny"})
+
+    def folder(embeddings):
+        return student_job(VALUES, INDEX, STATS, p, TrainerParams(), method="s2kd", teacher=teacher,
+                           embeddings=embeddings).checkpoint_dir
+
+    first = folder(text)
+    assert folder(dict(text)) == first
+    assert folder(text | {"tokens": text["tokens"][::-1].copy()}) != first

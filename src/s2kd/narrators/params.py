@@ -123,7 +123,8 @@ class EmbeddingParams(Params):
     Attributes:
         max_length: tokens per narrative, [CLS] and [SEP] included (8..256: MiniLM reads 256 at most).
         batch_size: narratives encoded at a time.
-        shuffle: permute the narratives across the samples of each split (the shuffled-text ablation).
+        shuffle: permute the narratives across the samples of each split, for every teacher of the run
+            (a control; the ``s2kd_shuffled_text`` ablation's teacher shuffles its own copy).
         shuffle_seed: the seed of that permutation.
     """
 

@@ -254,8 +254,12 @@ def student_job(values: np.ndarray, index: pd.DataFrame, stats: Mapping[str, Any
         "backbone": p.backbone, "preset": p.preset, "parameters": count_parameters(model),
         "config": config_to_dict(config), "train_windows": len(train_rows), "val_windows": len(val_rows),
         "dataset": p.dataset, **_run_identity(p, trainer)}
+    # what the student learns from: the teacher's weights, and the narratives when the teacher reads them
     state = teacher["state_dict"] if teacher is not None else {}
-    digest = fingerprint(run_params, stats, train_rows, val_rows, arrays=tuple(state[k] for k in sorted(state)))
+    arrays = tuple(state[k] for k in sorted(state))
+    if teacher is not None and teacher["config"].get("use_text") and embeddings is not None:
+        arrays += (embeddings["tokens"], embeddings["mask"])
+    digest = fingerprint(run_params, stats, train_rows, val_rows, arrays=arrays)
     return TrainingJob(name=f"student_{method}", kind="student", model=model, run_params=run_params,
                        tags={"s2kd.method": method},
                        checkpoint_dir=Path(p.checkpoint_dir) / f"student_{method}-{digest}", train_set=train_set,

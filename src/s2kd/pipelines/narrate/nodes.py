@@ -72,8 +72,9 @@ def embed_narratives(narratives: pd.DataFrame, sample_index: pd.DataFrame, param
     """Token embeddings of every narrative with the frozen all-MiniLM-L6-v2, in sample-index order.
 
     With ``embedding.shuffle`` the narratives are permuted across the samples of each split (a
-    seeded permutation), for the ``s2kd_shuffled_text`` ablation: the text no longer matches its
-    frames, but its vocabulary and lengths are unchanged.
+    seeded permutation), so that every teacher trained on them reads text that no longer matches its
+    frames, with its vocabulary and lengths unchanged: a control for a whole run. (The
+    ``s2kd_shuffled_text`` ablation does not need it: its teacher shuffles its own copy.)
 
     Args:
         narratives: the narratives table.
