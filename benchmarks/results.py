@@ -49,7 +49,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from s2kd.reporting import markdown_table, seed_lead_curves  # noqa: E402
+from s2kd.reporting import by_metric, expand, markdown_table, seed_lead_curves  # noqa: E402
 from s2kd.reporting.seeds import (  # noqa: E402
     efficiency_ratios,
     lead_table,
@@ -216,7 +216,7 @@ def load_dataset(config: dict[str, Any], dataset: str) -> dict[str, Any] | None:
         if marker is None:
             continue
         folder = ROOT / "data" / "08_reporting" / params["dataset"]
-        tables["metrics"][seed] = pd.read_parquet(folder / "metrics_table.parquet")
+        tables["metrics"][seed] = by_metric(pd.read_parquet(folder / "metrics_table.parquet"))
         tables["efficiency"][seed] = pd.read_csv(folder / "efficiency.csv")
         teachers = [pd.read_csv(folder / "teacher_validation.csv")]
         if (folder / "ablation_validation.csv").exists():  # the shuffled-text teacher's row
@@ -262,13 +262,15 @@ def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], 
 
     # the teachers are trained once and shared by the seeds: their rows are the first seed's (no spread)
     once = metrics[(metrics["role"] != "teacher") | (metrics["seed"] == seeds[0])]
-    summary = seed_summary(once, TABLE_METRICS)
+    names = expand(TABLE_METRICS, metrics)  # a physical metric: one column per variable
+    summary = seed_summary(once, names)
     out += ["### Test metrics, mean ± std over seeds (averaged over lead times)", "",
-            "MSE and MAE are in normalised units, RMSE in physical units; ACC and SSIM: higher is better; spectral "
+            "MSE and MAE are in normalised units, RMSE per variable in its physical units; ACC and SSIM: higher "
+            "is better; spectral "
             "error per radial band (low ≤ 1/8, mid ≤ 1/4, high > 1/4 cycles/pixel): lower is better. "
             "`teacher_*` see the narratives (hindsight: an oracle, not a forecaster) and are trained once, so "
             "they have no spread.", "",
-            markdown_table(mean_std_table(summary, TABLE_METRICS)), ""]
+            markdown_table(mean_std_table(summary, names)), ""]
 
     r = ratios(metrics, "student_s2kd",
                ["student_feature_kd", "student_student", "teacher_multimodal", "student_output_kd",

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from s2kd.metrics import METRICS
+from s2kd.metrics import ALL, METRICS
 from s2kd.pipelines.distill import create_pipeline as distill_pipeline
 from s2kd.pipelines.evaluate import create_pipeline as evaluate_pipeline
 from s2kd.pipelines.ingest import create_pipeline as ingest_pipeline
@@ -53,20 +53,29 @@ def test_the_same_seed_gives_bit_identical_metrics(evaluated, tmp_path):
     assert len(a) > 100 and a["value"].notna().all()
 
 
-def test_every_model_gets_every_metric_per_lead_and_averaged(evaluated):
+def test_every_model_gets_every_metric_per_lead_and_channel(evaluated):
     _, catalog = evaluated
     table = catalog.load("metrics_table")
     models = ["teacher_multimodal", "teacher_vision"] + [f"student_{m}" for m in METHODS]
     assert list(table["model"].unique()) == models
     assert set(table["metric"]) == set(METRICS) and sorted(table["lead"].unique()) == [0, 1, 2, 3, 4]
-    assert len(table) == len(models) * len(METRICS) * 5
-    per = table.set_index(["model", "metric", "lead"])["value"]
-    assert per[("student_s2kd", "mse",
-                0)] == pytest.approx(sum(per[("student_s2kd", "mse", k)] for k in range(1, 5)) / 4)
-    # the synthetic grid is lat/lon: RMSE in kelvin is the weighted root of the physical MSE's order
-    assert 0 < per[("student_s2kd", "rmse_physical", 0)] < 100 and -1 <= per[("student_s2kd", "acc", 0)] <= 1
+    # the synthetic source's one channel, t; "all" for the metrics that have a value over channels
+    pooled = [m for m, spec in METRICS.items() if spec.channels != "none"]
+    assert len(table) == len(models) * (len(METRICS) + len(pooled)) * 5
+    assert set(table.loc[table["metric"] == "rmse_physical", "channel"]) == {"t"}
+    assert set(table.loc[table["metric"] == "mse", "channel"]) == {"t", ALL}
+    per = table.set_index(["model", "metric", "channel", "lead"])["value"]
+    s2kd = per.loc["student_s2kd"]
+    assert s2kd[("mse", ALL, 0)] == pytest.approx(sum(s2kd[("mse", ALL, k)] for k in range(1, 5)) / 4)
+    # RMSE over all leads is the root of the MSE over all leads, in kelvin, with the same area weights
+    assert s2kd[("rmse_physical", "t", 0)] == pytest.approx(
+        (sum(s2kd[("mse_physical", "t", k)] for k in range(1, 5)) / 4) ** 0.5)
+    assert 0 < s2kd[("rmse_physical", "t", 0)] < 100 and -1 <= s2kd[("acc", ALL, 0)] <= 1
     oracle = table.drop_duplicates("model").set_index("model")["oracle"]
     assert oracle["teacher_multimodal"] and not oracle["teacher_vision"] and not oracle["student_s2kd"]
+    scoring = catalog.load("forecast_samples")["meta"]["scoring"]
+    assert scoring["climatology"] == "fitted on the training split (annual, diurnal)"
+    assert scoring["data_range"]["t"] > 0 and scoring["weights"].startswith("cell area")
 
 
 def test_efficiency_has_parameters_flops_latency_and_memory(evaluated):
@@ -100,13 +109,35 @@ def test_the_report_renders_its_tables_and_images(evaluated):
     html = (root / "data/08_reporting/synthetic/report.html").read_text()
     page = _Page()
     page.feed(html)
-    assert page.tables >= 4
-    assert {"Methods on the test split", "Per lead time", "Power spectra", "Forecasts", "Efficiency",
-            "Data and parameters"} <= set(page.headings)
+    assert page.tables >= 6
+    assert {"Methods on the test split", "Per variable, in physical units", "In other benchmarks' conventions",
+            "Per lead time", "Power spectra", "Forecasts", "Efficiency", "Data and parameters"} <= set(page.headings)
     assert len(page.images) == 2 + 2  # curves, spectra, one panel per kept sample
     for src in page.images:  # every image embedded and decodable: none broken
         assert src.startswith("data:image/png;base64,")
         Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).verify()
     assert "student_s2kd" in html and "Oracle: teacher_multimodal" in html
+    assert "rmse_physical (t)" in html and "mse_openstl" in html and "K" in html  # per variable, in kelvin
     md = catalog.load("report_md")
     assert "| model | role |" in md and "student_feature_kd" in md
+
+
+def test_two_variables_of_real_data_are_scored_and_reported_each_in_its_own_row(tmp_path, shared_data):
+    """BikeNYC's in- and outflows through the whole chain (tiny preset, one epoch): a row per variable and
+    lead for every metric, an `all` row only where pooling makes sense, a report column per variable."""
+    path = str(shared_data / "bikenyc" / "NYCBike1_grid.h5")
+    budget = {"max_epochs": 1, "max_train_samples": 32, "max_val_samples": 8}
+    catalog, _ = tmp_catalog(load_conf("bikenyc"), tmp_path, tiny(ingest={"st_grid_h5": {"path": path}},
+                                                                   train_teacher=budget, distill=budget))
+    run(ingest_pipeline() + narrate_pipeline() + train_teacher_pipeline() + distill_pipeline() + evaluate_pipeline()
+        + report_pipeline(), catalog)
+    assert catalog.load("normalisation_stats")["cycles"] == ["annual", "weekly", "diurnal"]  # flows: a weekly cycle
+    table = catalog.load("metrics_table")
+    assert set(table["channel"]) == {"inflow", "outflow", ALL}
+    assert set(table.loc[table["metric"] == "rmse_physical", "channel"]) == {"inflow", "outflow"}
+    per = table[table["model"] == "student_s2kd"].set_index(["metric", "channel", "lead"])["value"]
+    assert per[("mse", ALL, 2)] == pytest.approx((per[("mse", "inflow", 2)] + per[("mse", "outflow", 2)]) / 2)
+    assert per[("mse_openstl", ALL, 2)] == pytest.approx(per[("mse_openstl", "inflow", 2)]
+                                                         + per[("mse_openstl", "outflow", 2)])
+    html = catalog.load("report_html")
+    assert "rmse_physical (inflow)" in html and "rmse_physical (outflow)" in html and "weighted" in html

@@ -55,7 +55,11 @@ class ValidationParams(Params):
 
 
 class IngestParams(Params):
-    """The ``ingest`` group: which source, its options (one group per source), and how to cut it."""
+    """The ``ingest`` group: which source, its options (one group per source), and how to cut it.
+
+    ``climatology_cycles``: the cycles the climatology fits (narratives' anomalies, ACC); ``None``:
+    the source's (``annual`` and ``diurnal`` for weather, ``weekly`` too for flows).
+    """
 
     group = "ingest"
 
@@ -64,6 +68,7 @@ class IngestParams(Params):
     splits: SplitParams = SplitParams()
     normalisation: NormalisationParams = NormalisationParams()
     validation: ValidationParams = ValidationParams()
+    climatology_cycles: list[Literal["annual", "weekly", "diurnal"]] | None = None
     synthetic: SyntheticOptions = SyntheticOptions()
     xarray: XarrayOptions = XarrayOptions()
     st_grid_h5: StGridH5Options = StGridH5Options()

@@ -4,7 +4,7 @@ Each ``(H, W)`` frame has its mean removed and is multiplied by a separable Hann
 orthonormal 2-D FFT; the DC bin is dropped. With ``r`` the radial frequency in cycles/pixel
 (``sqrt(f_y² + f_x²)``, ``np.fft.fftfreq``), the bands are low ``r ≤ 1/8``, mid ``1/8 < r ≤ 1/4``
 and high ``r > 1/4``, and the error of a band is ``Σ|F(ŷ) − F(y)|² / Σ|F(y)|²`` over its bins and
-all samples and channels, per lead time. A perfect forecast scores 0 in every band; noise confined
+all forecasts, per lead time and channel. A perfect forecast scores 0 in every band; noise confined
 to high frequencies raises only the high band.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from s2kd.metrics.pointwise import _check
+from s2kd.metrics.pointwise import check
 
 BANDS = {"low": (0.0, 1 / 8), "mid": (1 / 8, 1 / 4), "high": (1 / 4, np.inf)}
 
@@ -46,18 +46,18 @@ def band_masks(height: int, width: int) -> dict[str, Tensor]:
 
 
 def spectral_error(pred: Tensor, truth: Tensor) -> dict[str, Tensor]:
-    """``{"low", "mid", "high"}`` → ``(T,)`` relative spectral error per lead time (NaN for a band
-    with no bins on this grid)."""
-    pred, truth = _check(pred, truth)
+    """``{"low", "mid", "high"}`` → ``(T, C)`` relative spectral error per lead time and channel (NaN
+    for a band with no bins on this grid)."""
+    pred, truth = check(pred, truth)
     fp, ft = windowed_spectrum(pred), windowed_spectrum(truth)
     err, power = (fp - ft).abs().pow(2), ft.abs().pow(2)
     out = {}
     for name, mask in band_masks(*pred.shape[-2:]).items():
         if not mask.any():
-            out[name] = torch.full((pred.shape[1],), float("nan"), dtype=torch.float64)
+            out[name] = torch.full(pred.shape[1:3], float("nan"), dtype=torch.float64)
             continue
-        num = err[..., mask].sum(dim=(0, 2, 3))
-        den = power[..., mask].sum(dim=(0, 2, 3))
+        num = err[..., mask].sum(dim=(0, 3))
+        den = power[..., mask].sum(dim=(0, 3))
         out[name] = num / den.clamp_min(1e-300)
     return out
 

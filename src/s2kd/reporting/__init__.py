@@ -8,7 +8,17 @@ from s2kd.reporting.figures import (
     seed_lead_curves,
 )
 from s2kd.reporting.render import markdown_table, render_html, render_markdown
-from s2kd.reporting.tables import HEADLINE_METRICS, method_table, winner_lines, with_changes
+from s2kd.reporting.tables import (
+    CONVENTION_METRICS,
+    HEADLINE_METRICS,
+    PHYSICAL_METRICS,
+    by_metric,
+    expand,
+    method_table,
+    winner_lines,
+    with_changes,
+)
 
-__all__ = ["HEADLINE_METRICS", "forecast_panels", "lead_time_curves", "method_table", "power_spectra_figure",
+__all__ = ["CONVENTION_METRICS", "HEADLINE_METRICS", "PHYSICAL_METRICS", "by_metric", "expand", "forecast_panels",
+           "lead_time_curves", "method_table", "power_spectra_figure",
            "markdown_table", "render_html", "render_markdown", "seed_lead_curves", "winner_lines", "with_changes"]

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from s2kd.reporting.seeds import lead_changes  # noqa: E402
+from s2kd.reporting.tables import by_metric  # noqa: E402
 
 
 def _png(fig) -> bytes:
@@ -28,7 +29,9 @@ def _style(model: str) -> dict:
 
 def lead_time_curves(metrics: pd.DataFrame,
                      names: Sequence[str] = ("mse", "acc", "ssim", "spectral_error_high")) -> bytes:
-    """One panel per metric: its value at each lead time, one line per model (teachers dashed)."""
+    """One panel per metric (over all channels): its value at each lead time, one line per model
+    (teachers dashed)."""
+    metrics = by_metric(metrics)
     per_lead = metrics[metrics["lead"] > 0]
     names = [n for n in names if n in set(per_lead["metric"])]
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)

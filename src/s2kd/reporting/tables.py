@@ -1,17 +1,46 @@
-"""The method × metric table, and its % change against reference methods."""
+"""The method × metric tables, and their % change against reference methods."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
-from s2kd.metrics import higher_is_better
+from s2kd.metrics import ALL, higher_is_better
 
-HEADLINE_METRICS = ("mse", "mae", "rmse_physical", "acc", "ssim", "psnr", "spectral_error_low", "spectral_error_mid",
+#: normalised or dimensionless, over all channels
+HEADLINE_METRICS = ("mse", "mae", "acc", "ssim", "psnr", "spectral_error_low", "spectral_error_mid",
                     "spectral_error_high")
+#: physical units, one column per variable
+PHYSICAL_METRICS = ("rmse_physical", "mae_physical")
+#: the same forecasts in OpenSTL's and WeatherBench 2's conventions (docs/evaluation.md)
+CONVENTION_METRICS = ("mse_openstl", "mae_openstl", "ssim_openstl", "psnr_openstl", "rmse_physical_per_forecast")
 
 
-def method_table(metrics: pd.DataFrame, names: tuple[str, ...] = HEADLINE_METRICS) -> pd.DataFrame:
-    """Lead-averaged metrics, one row per model (teachers first), one column per metric."""
+def by_metric(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One value per model, metric and lead: the rows over all channels, and for a metric reported per
+    variable only (physical units) one metric per variable, named ``<metric> (<channel>)``."""
+    if "channel" not in metrics:
+        return metrics
+    pooled = set(metrics.loc[metrics["channel"] == ALL, "metric"])
+    per_variable = ~metrics["metric"].isin(pooled)
+    out = metrics[(metrics["channel"] == ALL) | per_variable].copy()
+    named = per_variable[out.index]
+    out.loc[named, "metric"] = out.loc[named, "metric"] + " (" + out.loc[named, "channel"] + ")"
+    return out.drop(columns="channel")
+
+
+def expand(names: Sequence[str], metrics: pd.DataFrame) -> tuple[str, ...]:
+    """``names`` as they appear in ``by_metric(metrics)``: a per-variable metric becomes its variables'."""
+    present = list(dict.fromkeys(metrics["metric"]))
+    return tuple(m for n in names for m in present if m == n or m.startswith(f"{n} ("))
+
+
+def method_table(metrics: pd.DataFrame, names: Sequence[str] = HEADLINE_METRICS) -> pd.DataFrame:
+    """Lead-averaged metrics, one row per model (teachers first), one column per metric (per variable
+    for a metric in physical units)."""
+    metrics = by_metric(metrics)
+    names = expand(names, metrics)
     avg = metrics[(metrics["lead"] == 0) & metrics["metric"].isin(names)]
     table = avg.pivot_table(index=["model", "role", "oracle"], columns="metric", values="value", sort=False)
     table = table[[n for n in names if n in table.columns]].reset_index()
@@ -44,7 +73,7 @@ def winner_lines(table: pd.DataFrame, method: str = "student_s2kd",
         return [f"`{method}` was not evaluated."]
     lines = []
     for metric in [c for c in table.columns if c in HEADLINE_METRICS]:
-        better = higher_is_better(metric)
+        better = higher_is_better(metric.split(" (")[0])
         mine = rows.loc[method, metric]
         beaten = [b for b in against
                   if b in rows.index and ((mine > rows.loc[b, metric]) if better else (mine < rows.loc[b, metric]))]

@@ -4,7 +4,9 @@ Canonical layout of a raw series: an ``xarray.DataArray`` named ``series`` with 
 ``("time", "channel", "y", "x")``. On latitude/longitude grids the ``y``/``x`` dims carry the
 coordinates ``lat(y)``/``lon(x)`` (degrees) and ``attrs["grid"] == "latlon"``; flow grids use
 ``"flow"`` and radar or other projected grids ``"xy"``. ``attrs["units"]`` names the physical unit
-of each channel, ``attrs["source"]`` where the data came from (a file path or ``synthetic``).
+of each channel, ``attrs["source"]`` where the data came from (a file path or ``synthetic``),
+``attrs["cycles"]`` the cycles its climatology fits (JSON: ``annual``, ``weekly``, ``diurnal``; weather
+has no weekly cycle, flows do).
 """
 
 from __future__ import annotations

@@ -193,6 +193,7 @@ def load_st_grid_h5(options: StGridH5Options | None = None, /, **overrides: Any)
         coords={"time": times, "channel": list(channels), "y": np.arange(data.shape[2]), "x": np.arange(data.shape[3])},
         name="series",
         attrs={"grid": "flow", "units": json.dumps(dict.fromkeys(channels, "count")), "source": str(path),
+               "cycles": json.dumps(["annual", "weekly", "diurnal"]),
                "transform": "none"},
     )
     holidays = _holidays(o.holidays_path)

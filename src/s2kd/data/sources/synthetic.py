@@ -385,6 +385,7 @@ def load_synthetic(options: SyntheticOptions | None = None, /, **overrides: Any)
         name="series",
         attrs={
             "grid": "latlon",
+            "cycles": json.dumps(["annual", "diurnal"]),
             "units": json.dumps({"t": "K"}),
             "source": "synthetic",
             "generator": json.dumps(params),

@@ -256,6 +256,7 @@ def load_xarray(options: XarrayOptions | None = None, /, **overrides: Any) -> So
     da.name = "series"
     da.attrs = {
         "grid": "latlon" if has_latlon else "xy",
+        "cycles": json.dumps(["annual", "diurnal"]),
         "units": json.dumps(units),
         "source": str(path),
         "transform": transform or "none",

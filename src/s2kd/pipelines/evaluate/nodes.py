@@ -12,7 +12,7 @@ import xarray as xr
 
 from s2kd.metrics.spectral import radial_power_spectrum
 from s2kd.narrators.params import NarrateParams
-from s2kd.recipes.evaluation import EvaluateParams, score_model, test_windows
+from s2kd.recipes.evaluation import EvaluateParams, score_model, scoring_windows
 from s2kd.tracking import log_to_run
 
 logger = logging.getLogger(__name__)
@@ -27,12 +27,14 @@ def evaluate_models(
 
     Returns:
         ``(metrics, efficiency, spectra, samples, run_metrics)``: the tidy table ``(model, method,
-        role, oracle, metric, lead, value)`` with ``lead = 0`` the mean over leads; one efficiency
+        role, oracle, metric, channel, lead, value)`` with ``lead = 0`` the value over all leads and
+        ``channel = "all"`` over all channels (:func:`s2kd.metrics.score_forecast`); one efficiency
         row per model; radially averaged power spectra ``(model, frequency, power)`` of the truth
         and every model; a few test forecasts for the report; lead-averaged metrics for the
-        pipeline's MLflow run.
+        pipeline's MLflow run. ``samples["meta"]["scoring"]`` records the data range and the
+        climatology the scores were computed with.
     """
-    test = test_windows(series, sample_index, normalisation_stats, params)
+    test = scoring_windows(series, sample_index, normalisation_stats, params)
     rows, efficiency, spectra, run_metrics, samples = [], [], [], {}, {}
     for number, (name, payload) in enumerate(models.items(), start=1):
         logger.info("evaluate %d/%d: %s on %d test windows", number, len(models), name, len(test.rows))
@@ -59,5 +61,5 @@ def evaluate_models(
                     averaged["test_ssim"], " (oracle: reads hindsight text)" if oracle else "")
     starts = test.rows["start"].to_numpy()[test.keep]
     samples["meta"] = {"models": list(models), "channels": list(normalisation_stats["channels"]),
-                       "times": [str(test.times[s + test.t_in]) for s in starts]}
+                       "times": [str(test.times[s + test.t_in]) for s in starts], "scoring": test.scoring()}
     return pd.DataFrame(rows), pd.DataFrame(efficiency), pd.DataFrame(spectra), samples, run_metrics

@@ -60,7 +60,9 @@ def split_and_fit(raw: xr.Dataset, params: IngestParams) -> tuple[pd.DataFrame, 
                               where=where)
     stats = compute_stats(raw["series"], split_frames(index, "train", w.t_in + w.t_out),
                           method=p.normalisation.method, where=where)
-    stats.update(t_in=w.t_in, t_out=w.t_out, units=json.loads(raw.attrs.get("units", "{}")), grid=raw.attrs["grid"],
+    cycles = p.climatology_cycles if p.climatology_cycles is not None else json.loads(raw.attrs["cycles"])
+    stats.update(t_in=w.t_in, t_out=w.t_out, cycles=list(cycles), units=json.loads(raw.attrs.get("units", "{}")),
+                 grid=raw.attrs["grid"],
                  source=raw.attrs.get("source", p.source), transform=raw.attrs.get("transform", "none"))
     counts = index["split"].value_counts().to_dict()
     logger.info("ingest: %s windows (train/val/test = %d/%d/%d)", len(index), counts.get("train", 0),

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from s2kd.data.climatology import fit_climatology
+from s2kd.data.climatology import cycles_of, fit_climatology
 from s2kd.data.normalisation import denormalise
 from s2kd.data.splits import split_frames
 from s2kd.datasets.secret import Secret
@@ -58,7 +58,8 @@ def write_narratives(
     if set(sample_metadata["sample_id"]) != set(sample_index["sample_id"]):
         raise InputError("sample_metadata", "does not match the sample index", "rerun `kedro run --pipeline ingest`")
     physical = denormalise(series["series"], normalisation_stats)
-    climatology = fit_climatology(physical, split_frames(sample_index, "train", t_in + t_out)).compute()
+    frames = split_frames(sample_index, "train", t_in + t_out)
+    climatology = fit_climatology(physical, frames, cycles_of(normalisation_stats)).compute()
     table = narrate_index(narrator, physical, sample_index, sample_metadata,
                           grid=grid_of(series["series"], normalisation_stats), climatology=climatology, t_in=t_in,
                           t_out=t_out, mode=params.mode, chunk_size=params.chunk_size)

@@ -13,6 +13,8 @@ from s2kd.narrators.params import NarrateParams
 from s2kd.recipes.evaluation import EvaluateParams
 from s2kd.recipes.params import DistillParams, TeacherParams
 from s2kd.reporting import (
+    CONVENTION_METRICS,
+    PHYSICAL_METRICS,
     forecast_panels,
     lead_time_curves,
     method_table,
@@ -39,6 +41,15 @@ def _narratives(narratives: pd.DataFrame, sample_ids: list[int]) -> list[dict[st
     return out
 
 
+def _units(stats: dict[str, Any]) -> str:
+    units = stats.get("units") or {}
+    return ", ".join(f"{c}: {units.get(c) or 'normalised'}" for c in stats.get("channels", []))
+
+
+def _ranges(scoring: dict[str, Any]) -> str:
+    return ", ".join(f"{c} {v:.3g}" for c, v in (scoring.get("data_range") or {}).items()) or "not recorded"
+
+
 def write_report(
     metrics_table: pd.DataFrame, efficiency: pd.DataFrame, power_spectra: pd.DataFrame,
     forecast_samples: dict[str, Any],
@@ -63,16 +74,30 @@ def write_report(
         t = teacher_row.iloc[0]
         eff["speed-up b1 vs teacher"] = t["latency_ms_b1"] / eff["latency_ms_b1"]
         eff["params / teacher"] = eff["parameters"] / t["parameters"]
+    scoring = meta.get("scoring") or {}
+    weighting = "area-weighted (cell area from latitude bounds)" if scoring.get("weights", "").startswith("cell") \
+        else "unweighted (no latitude grid)"
     sections: list[dict[str, Any]] = [
         {"heading": "Methods on the test split",
-         "paragraphs": ["Lead-averaged metrics, normalised units except rmse_physical (physical units, "
-                        "latitude-weighted on lat/lon grids). Lower is better for errors, higher for acc, ssim, psnr. "
-                        "The last columns give each model's MSE change against the plain student and against "
-                        "feature_kd (negative: lower error)."]
+         "paragraphs": [f"Over all lead times and all channels, in normalised units; mse and mae {weighting}. Lower "
+                        "is better for errors, higher for acc, ssim, psnr. The last columns give each model's MSE "
+                        "change against the plain student and against feature_kd (negative: lower error). "
+                        "Formulas and the names other benchmarks use: docs/evaluation.md."]
          + ([f"Oracle: {', '.join(oracle)} read hindsight narratives, privileged text written with the target "
              "window in view; they are upper references, not deployable forecasters."] if oracle else []),
          "table": changes[["model", "role", *[c for c in table.columns if c not in ("model", "role", "oracle")],
                            *change_cols]]},
+        {"heading": "Per variable, in physical units",
+         "paragraphs": [f"RMSE (the root of the MSE over all forecasts and leads, as WeatherBench 2 and OpenSTL) "
+                        f"and MAE of each variable in its own units ({_units(normalisation_stats)}), {weighting}."],
+         "table": method_table(metrics_table, PHYSICAL_METRICS).drop(columns="oracle")},
+        {"heading": "In other benchmarks' conventions",
+         "paragraphs": ["The same forecasts scored as OpenSTL reports them (frame sums over channels and grid in "
+                        "normalised units; SSIM and PSNR on frames scaled to [0, 1] by the training range) and "
+                        "WeatherBench 2's per-forecast RMSE (the mean of each forecast's RMSE). "
+                        f"PSNR and SSIM ranges: the training split's ({_ranges(scoring)}); ACC against a "
+                        f"climatology {scoring.get('climatology', 'fitted on the training split')}."],
+         "table": method_table(metrics_table, CONVENTION_METRICS).drop(columns="oracle")},
         {"heading": "Where S2-KD wins and where it does not", "items": winner_lines(table)},
         {"heading": "Per lead time", "images": [{"alt": "metrics per lead time (teachers dashed)",
                                                  "png": lead_time_curves(metrics_table)}]},
