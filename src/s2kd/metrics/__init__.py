@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -50,6 +51,11 @@ class ForecastSet:
     def physical(self, x: Tensor) -> Tensor:
         return x.double() * self.scale.double()[:, None, None] + self.offset.double()[:, None, None]
 
+    @cached_property
+    def spectral(self) -> dict[str, Tensor]:
+        """The spectral error of every band (:func:`spectral_error`), computed once for the three metrics."""
+        return spectral_error(self.pred, self.truth)
+
     def unit(self, x: Tensor) -> Tensor:
         """Min–max scaled with the training range: the training split spans [0, 1]."""
         return (x.double() - self.low.double()[:, None, None]) / self.data_range.double()[:, None, None]
@@ -77,7 +83,7 @@ class Metric:
 
 
 def _band(name: str) -> Callable[[ForecastSet], Tensor]:
-    return lambda f: spectral_error(f.pred, f.truth)[name]
+    return lambda f: f.spectral[name]
 
 
 METRICS: dict[str, Metric] = {
