@@ -75,7 +75,7 @@ def test_every_model_gets_every_metric_per_lead_and_channel(evaluated):
     assert oracle["teacher_multimodal"] and not oracle["teacher_vision"] and not oracle["student_s2kd"]
     scoring = catalog.load("forecast_samples")["meta"]["scoring"]
     assert scoring["climatology"] == "fitted on the training split (annual, diurnal)"
-    assert scoring["data_range"]["t"] > 0 and scoring["weights"].startswith("cell area")
+    assert scoring["data_range"]["t"] > 0 and scoring["weights"] == "area (cell area from latitude bounds)"
 
 
 def test_efficiency_has_parameters_flops_latency_and_memory(evaluated):
@@ -140,4 +140,5 @@ def test_two_variables_of_real_data_are_scored_and_reported_each_in_its_own_row(
     assert per[("mse_openstl", ALL, 2)] == pytest.approx(per[("mse_openstl", "inflow", 2)]
                                                          + per[("mse_openstl", "outflow", 2)])
     html = catalog.load("report_html")
-    assert "rmse_physical (inflow)" in html and "rmse_physical (outflow)" in html and "weighted" in html
+    assert "rmse_physical (inflow)" in html and "rmse_physical (outflow)" in html
+    assert "weighting: none (no latitude grid)" in html  # flows: no area weights

@@ -43,7 +43,7 @@ def test_lambda_is_named_as_in_the_yaml():
     ({"preset": "huge"}, "distill.preset", "'tiny', 'small' or 'paper'"),
     ({"projector": "linear"}, "distill.projector", "'conv1x1' or 'mlp'"),
     ({"semantic": "kl"}, "distill.semantic", "'mse' or 'cosine'"),
-    ({"spectral_on": "input"}, "distill.spectral_on", "'output' or 'latent'"),
+    ({"spectral_on": "input"}, "distill.spectral_on", "'latent' or 'output'"),
     ({"student": {"depth": 3}}, "distill.student", r"unknown option\(s\) \['depth'\]"),
     ({"student": {"d": 0}}, "distill.student", r"student\.d is 0"),
     ({"batch_size": 0}, "distill.batch_size", "greater than or equal to 1"),

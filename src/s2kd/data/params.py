@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictFloat, model_validator
 
-from s2kd.data.sources import StGridH5Options, SyntheticOptions, XarrayOptions
+from s2kd.data.climatology import CYCLES
+from s2kd.data.normalisation import METHODS
+from s2kd.data.sources import SOURCES, StGridH5Options, SyntheticOptions, XarrayOptions
 from s2kd.params import Count, Fraction, Number, Params, PositiveInt
 
 Share = Annotated[StrictFloat, Field(gt=0, le=1, allow_inf_nan=False)]
@@ -42,7 +44,7 @@ class SplitParams(Params):
 class NormalisationParams(Params):
     """``ingest.normalisation``: ``zscore`` or ``minmax``, statistics from the training frames only."""
 
-    method: Literal["zscore", "minmax"] = "zscore"
+    method: Literal[METHODS] = "zscore"
 
 
 class ValidationParams(Params):
@@ -63,12 +65,12 @@ class IngestParams(Params):
 
     group = "ingest"
 
-    source: Literal["synthetic", "xarray", "st_grid_h5"] = "synthetic"
+    source: Literal[tuple(SOURCES)] = "synthetic"
     windows: WindowParams = WindowParams()
     splits: SplitParams = SplitParams()
     normalisation: NormalisationParams = NormalisationParams()
     validation: ValidationParams = ValidationParams()
-    climatology_cycles: list[Literal["annual", "weekly", "diurnal"]] | None = None
+    climatology_cycles: list[Literal[CYCLES]] | None = None
     synthetic: SyntheticOptions = SyntheticOptions()
     xarray: XarrayOptions = XarrayOptions()
     st_grid_h5: StGridH5Options = StGridH5Options()

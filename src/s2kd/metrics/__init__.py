@@ -56,9 +56,12 @@ class ForecastSet:
         """The spectral error of every band (:func:`spectral_error`), computed once for the three metrics."""
         return spectral_error(self.pred, self.truth)
 
-    def unit(self, x: Tensor) -> Tensor:
-        """Min–max scaled with the training range: the training split spans [0, 1]."""
-        return (x.double() - self.low.double()[:, None, None]) / self.data_range.double()[:, None, None]
+    @cached_property
+    def unit(self) -> tuple[Tensor, Tensor]:
+        """``(pred, truth)`` min–max scaled with the training range (the training split spans [0, 1]),
+        the forecast clipped to [0, 1]: the frames OpenSTL's SSIM and PSNR read."""
+        low, rng = self.low.double()[:, None, None], self.data_range.double()[:, None, None]
+        return ((self.pred.double() - low) / rng).clamp(0.0, 1.0), (self.truth.double() - low) / rng
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,9 @@ METRICS: dict[str, Metric] = {
     # OpenSTL's conventions (unweighted)
     "mse_openstl": Metric(lambda f: frame_sum(f.pred, f.truth, 2), channels="sum"),
     "mae_openstl": Metric(lambda f: frame_sum(f.pred, f.truth, 1), channels="sum"),
-    "ssim_openstl": Metric(lambda f: ssim_openstl(f.unit(f.pred), f.unit(f.truth)), higher_is_better=True),
-    "psnr_openstl": Metric(lambda f: psnr_per_frame(f.unit(f.pred).clamp(0, 1), f.unit(f.truth)),
-                           higher_is_better=True, channels="joint",
-                           joint=lambda f: psnr_per_frame(f.unit(f.pred).clamp(0, 1), f.unit(f.truth), channels=False)),
+    "ssim_openstl": Metric(lambda f: ssim_openstl(*f.unit), higher_is_better=True),
+    "psnr_openstl": Metric(lambda f: psnr_per_frame(*f.unit), higher_is_better=True, channels="joint",
+                           joint=lambda f: psnr_per_frame(*f.unit, channels=False)),
 }
 
 

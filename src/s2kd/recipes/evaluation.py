@@ -2,8 +2,8 @@
 
 :func:`scoring_windows` prepares what every model is scored against (the test windows, the
 climatology at each target time, the grid's area weights, the normalisation); :func:`score_model`
-runs one model over them and returns its metric rows (every metric per lead time, ``lead = 0`` the
-mean over leads), its efficiency row, its radially averaged power spectrum and the forecasts of the
+runs one model over them and returns its metric rows (every metric per lead time and channel,
+:func:`s2kd.metrics.score_forecast`), its efficiency row, its radially averaged power spectrum and the forecasts of the
 windows kept for the report. Library code: no Kedro, no MLflow.
 """
 
@@ -87,7 +87,7 @@ class TestWindows:
         channels: the channels' names.
         climatology: normalised climatology at each target ``(N, T_out, C, H, W)``.
         climatology_source: ``fitted on the training split (<cycles>)`` or the external file.
-        weights: ``(H, W)`` area weights.
+        weights: ``(H, W)`` area weights; ``weighting`` says which.
         offset, scale: ``(C,)`` the normalisation: physical = normalised · scale + offset.
         low, data_range: ``(C,)`` the training split's minimum and range, normalised (PSNR's and
             SSIM's ``L``: fixed by training, whatever test windows are scored).
@@ -103,6 +103,7 @@ class TestWindows:
     climatology: torch.Tensor
     climatology_source: str
     weights: torch.Tensor
+    weighting: str
     offset: torch.Tensor
     scale: torch.Tensor
     low: torch.Tensor
@@ -120,7 +121,7 @@ class TestWindows:
         """What the scores were computed with (kept beside them)."""
         return {"channels": self.channels, "climatology": self.climatology_source,
                 "data_range": dict(zip(self.channels, self.data_range.tolist(), strict=True)),
-                "weights": "cell area (latitude bounds)" if float(self.weights.std()) > 0 else "equal"}
+                "weights": self.weighting}
 
 
 def _climatology(series: xr.Dataset, index: pd.DataFrame, stats: Mapping[str, Any], p: ClimatologyParams,
@@ -160,9 +161,10 @@ def scoring_windows(series: xr.Dataset, index: pd.DataFrame, stats: Mapping[str,
     low, high = (torch.tensor(stats[k], dtype=torch.float64) for k in ("min", "max"))
     return TestWindows(values=values, rows=rows, t_in=t_in, t_out=t_out, channels=list(stats["channels"]),
                        climatology=torch.from_numpy(clim).reshape(len(rows), t_out, *values.shape[1:]),
-                       climatology_source=source, weights=grid_weights(lat, values.shape[-2:]), offset=offset,
-                       scale=scale, low=(low - offset) / scale, data_range=(high - low) / scale, keep=keep,
-                       times=times)
+                       climatology_source=source, weights=grid_weights(lat, values.shape[-2:]),
+                       weighting="area (cell area from latitude bounds)" if lat is not None
+                       else "none (no latitude grid)", offset=offset, scale=scale, low=(low - offset) / scale,
+                       data_range=(high - low) / scale, keep=keep, times=times)
 
 
 @dataclass

@@ -14,10 +14,15 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from s2kd.errors import ParameterError
-from s2kd.models.presets import preset_configs
+from s2kd.losses.semantic import KINDS as SEMANTIC_KINDS
+from s2kd.models.presets import PRESETS, preset_configs
+from s2kd.models.projector import PROJECTOR_KINDS
+from s2kd.models.student import BACKBONES
 from s2kd.params import Count, Cutoff, Flag, NonNegative, Params, Positive, PositiveInt
+from s2kd.training.distill import SPECTRAL_ON
 
-Preset = Literal["tiny", "small", "paper"]
+# the allowed values are those of the registries that use them
+Preset = Literal[tuple(PRESETS)]
 #: TeacherConfig fields the data fixes (channels, window lengths) or the pipeline sets (use_text)
 FIXED_TEACHER_FIELDS = ("in_channels", "out_channels", "t_in", "t_out", "use_text")
 #: StudentConfig fields the data fixes or ``distill.backbone`` sets
@@ -99,11 +104,11 @@ class DistillParams(FitParams):
     gamma: NonNegative = 10.0
     alpha: NonNegative = 1.0
     cutoff: Cutoff = 0.25
-    semantic: Literal["mse", "cosine"] = "mse"
+    semantic: Literal[SEMANTIC_KINDS] = "mse"
     amplitude_only: Flag = False
-    spectral_on: Literal["output", "latent"] = "output"
-    projector: Literal["conv1x1", "mlp"] = "conv1x1"
-    backbone: Literal["simvp", "unet"] = "simvp"
+    spectral_on: Literal[SPECTRAL_ON] = "output"
+    projector: Literal[PROJECTOR_KINDS] = "conv1x1"
+    backbone: Literal[BACKBONES] = "simvp"
     preset: Preset = "small"
     student: dict[str, Any] = Field(default_factory=dict)
     cache_batch_size: PositiveInt = 64

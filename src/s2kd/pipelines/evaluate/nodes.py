@@ -39,7 +39,7 @@ def evaluate_models(
     for number, (name, payload) in enumerate(models.items(), start=1):
         logger.info("evaluate %d/%d: %s on %d test windows", number, len(models), name, len(test.rows))
         scores = score_model(payload, test, index=sample_index, embeddings=narrative_embeddings, p=params, name=name)
-        method = name.removeprefix("student_") if name.startswith("student_") else name
+        method = name.removeprefix("student_")
         role = "teacher" if payload["kind"] == "teacher" else "student"
         oracle = role == "teacher" and scores.uses_text and narrate.mode == "hindsight"
         rows += [{"model": name, "method": method, "role": role, "oracle": oracle, **r} for r in scores.metrics]

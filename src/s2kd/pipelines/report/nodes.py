@@ -75,11 +75,10 @@ def write_report(
         eff["speed-up b1 vs teacher"] = t["latency_ms_b1"] / eff["latency_ms_b1"]
         eff["params / teacher"] = eff["parameters"] / t["parameters"]
     scoring = meta.get("scoring") or {}
-    weighting = "area-weighted (cell area from latitude bounds)" if scoring.get("weights", "").startswith("cell") \
-        else "unweighted (no latitude grid)"
+    weighting = f"weighting: {scoring.get('weights', 'not recorded')}"
     sections: list[dict[str, Any]] = [
         {"heading": "Methods on the test split",
-         "paragraphs": [f"Over all lead times and all channels, in normalised units; mse and mae {weighting}. Lower "
+         "paragraphs": [f"Over all lead times and all channels, in normalised units (mse and mae {weighting}). Lower "
                         "is better for errors, higher for acc, ssim, psnr. The last columns give each model's MSE "
                         "change against the plain student and against feature_kd (negative: lower error). "
                         "Formulas and the names other benchmarks use: docs/evaluation.md."]
@@ -89,7 +88,7 @@ def write_report(
                            *change_cols]]},
         {"heading": "Per variable, in physical units",
          "paragraphs": [f"RMSE (the root of the MSE over all forecasts and leads, as WeatherBench 2 and OpenSTL) "
-                        f"and MAE of each variable in its own units ({_units(normalisation_stats)}), {weighting}."],
+                        f"and MAE of each variable in its own units ({_units(normalisation_stats)}; {weighting})."],
          "table": method_table(metrics_table, PHYSICAL_METRICS).drop(columns="oracle")},
         {"heading": "In other benchmarks' conventions",
          "paragraphs": ["The same forecasts scored as OpenSTL reports them (frame sums over channels and grid in "
