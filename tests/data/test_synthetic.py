@@ -10,10 +10,11 @@ import pytest
 
 from s2kd.data.sources import load_source
 from s2kd.data.sources.base import EVENT_COLUMNS, SourceData
-from s2kd.data.sources.synthetic import event_centre, load_synthetic
+from s2kd.data.sources.synthetic import load_synthetic
+from s2kd.data.sources.synthetic_events import event_centre
 from s2kd.errors import ParameterError
 
-SMALL = {"n_times": 200, "height": 16, "width": 32, "events_per_year": 60.0}
+SMALL = {"n_times": 200, "height": 16, "width": 32, "events_per_year": 60.0, "sudden_per_year": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_layout_coords_and_attrs():
 
 
 def test_weatherbench_default_grid_is_the_5625_grid():
-    s = load_synthetic(n_times=1, event_strength=0.0).series
+    s = load_synthetic(n_times=1, event_strength=0.0, sudden_strength=0.0).series
     assert s.shape == (1, 1, 32, 64)
     assert s["lat"].values[0] == pytest.approx(-87.1875) and s["lat"].values[-1] == pytest.approx(87.1875)
     assert s["lon"].values[1] == pytest.approx(5.625)
@@ -81,7 +82,7 @@ def test_weatherbench_default_grid_is_the_5625_grid():
 
 def test_event_table_columns_and_consistency():
     n = 400
-    ev = load_synthetic(seed=5, n_times=n, height=8, width=16, events_per_year=80.0).events
+    ev = load_synthetic(seed=5, n_times=n, height=8, width=16, events_per_year=80.0, sudden_per_year=0.0).events
     assert list(ev.columns) == EVENT_COLUMNS
     assert len(ev) > 10
     assert (ev.event_id.to_numpy() == np.arange(len(ev))).all()
@@ -111,9 +112,12 @@ def test_event_table_columns_and_consistency():
 
 def test_event_count_follows_events_per_year():
     years = 4 * 365.25 * 24 / 6
-    ev = load_synthetic(seed=0, n_times=int(years), height=4, width=8, events_per_year=30.0, anomaly_std=0.0).events
-    assert 90 <= len(ev) <= 150
-    assert load_synthetic(seed=0, n_times=400, height=4, width=8, events_per_year=0.0).events.empty
+    ev = load_synthetic(seed=0, n_times=int(years), height=4, width=8, events_per_year=30.0, anomaly_std=0.0,
+                        sudden_per_year=365.0).events
+    assert 90 <= ev.type.isin(["heat_wave", "cold_outbreak", "storm"]).sum() <= 150
+    assert 4 * 365 * 0.9 <= ev.type.isin(["cold_snap", "warm_surge"]).sum() <= 4 * 365 * 1.1
+    assert load_synthetic(seed=0, n_times=400, height=4, width=8, events_per_year=0.0,
+                          sudden_per_year=0.0).events.empty
 
 
 def test_event_centre_moves_along_heading():
@@ -202,6 +206,52 @@ def test_event_field_is_the_recorded_moving_blob_under_its_envelope(pair):
     assert wrap, "the fixture should hold an event near lon 0"
 
 
+SUDDEN = {"n_times": 160, "height": 16, "width": 32, "events_per_year": 0.0, "sudden_per_year": 150.0}
+
+
+@pytest.fixture(scope="module")
+def sudden_pair():
+    """Sudden events only, at full strength and at zero (the dial's two ends)."""
+    return load_synthetic(seed=6, **SUDDEN), load_synthetic(seed=6, sudden_strength=0.0, **SUDDEN)
+
+
+def test_sudden_events_peak_half_a_day_after_onset_and_are_invisible_before(sudden_pair):
+    """Cold snaps and warm surges rise from nothing at onset to the full amplitude 12 h later (sin^2 up,
+    cos^2 down), so a window whose input ends at or before the onset has no trace of them."""
+    on, off = sudden_pair
+    ev = on.events
+    assert set(ev.type) == {"cold_snap", "warm_surge"} and len(ev) > 12
+    assert (ev.peak_step - ev.onset_step == 2).all()  # 12 h at 6-hourly steps
+    days = (ev.end_step - ev.onset_step) * 6 / 24
+    assert ((days >= 1.5 - 0.25) & (days <= 3 + 0.25)).all()
+    assert (np.sign(ev[ev.type == "cold_snap"].amplitude) == -1).all()
+    assert (np.sign(ev[ev.type == "warm_surge"].amplitude) == 1).all()
+    s = on.series
+    lat, lon, n = s["lat"].values, s["lon"].values, s.sizes["time"]
+    expected = np.zeros((n, lat.size, lon.size))
+    for _, e in ev.iterrows():
+        rise, fall = e.peak_step - e.onset_step, e.end_step - e.peak_step
+        for step in range(max(int(e.onset_step), 0), min(int(e.end_step) + 1, n)):
+            tau = step - e.onset_step
+            env = np.sin(0.5 * np.pi * tau / rise) ** 2 if tau <= rise else np.cos(0.5 * np.pi * (tau - rise) / fall) ** 2
+            d = _distance(lat, lon, *event_centre(e, step))
+            expected[step] += e.amplitude * env * np.exp(-0.5 * d**2 / e.radius_deg**2)
+    diff = (s.values - off.series.values)[:, 0].astype(float)
+    assert np.abs(expected).max() > 8
+    np.testing.assert_allclose(diff, expected, atol=2e-3)
+    # the dial at zero: the same rows with amplitude 0, and no trace in the field
+    pd.testing.assert_frame_equal(ev.drop(columns="amplitude"), off.events.drop(columns="amplitude"))
+    assert (off.events.amplitude == 0).all()
+    np.testing.assert_array_equal(off.series.values, load_synthetic(seed=6, **{**SUDDEN, "sudden_per_year": 0.0}
+                                                                    ).series.values)
+    # an event starting after a window's last input frame leaves those frames untouched
+    e = ev[(ev.onset_step > 10) & (ev.onset_step < n - 4)].iloc[0]
+    others = ev.drop(index=e.name)
+    before = [t for t in range(int(e.onset_step) + 1) if not ((others.onset_step < t) & (t < others.end_step)).any()]
+    assert before and np.abs(diff[before]).max() == 0.0
+    assert np.abs(diff[int(e.peak_step)]).max() > 0.5 * abs(e.amplitude)
+
+
 def test_event_list_does_not_depend_on_the_background():
     kw = {"seed": 8, "n_times": 300, "height": 8, "width": 16}
     a = load_synthetic(anomaly_std=0.0, **kw).events
@@ -211,7 +261,8 @@ def test_event_list_does_not_depend_on_the_background():
 
 
 def test_latitude_gradient_and_seasonal_cycle():
-    data = load_synthetic(seed=0, n_times=365, height=16, width=32, step_hours=24.0, event_strength=0.0)
+    data = load_synthetic(seed=0, n_times=365, height=16, width=32, step_hours=24.0, event_strength=0.0,
+                          sudden_strength=0.0)
     s = data.series.isel(channel=0)
     lat = s["lat"].values
     zonal = s.mean(("time", "x")).values
@@ -229,6 +280,7 @@ def test_latitude_gradient_and_seasonal_cycle():
 
 def test_diurnal_cycle_peaks_in_the_local_afternoon():
     data = load_synthetic(seed=0, n_times=8 * 60, height=8, width=16, step_hours=3.0, event_strength=0.0,
+                          sudden_strength=0.0,
                           anomaly_std=0.0)
     s = data.series.isel(channel=0)
     hours = pd.DatetimeIndex(s["time"].values).hour
@@ -245,7 +297,7 @@ def test_diurnal_cycle_peaks_in_the_local_afternoon():
 
 
 def test_anomaly_std_sets_background_variability():
-    kw = {"seed": 4, "n_times": 600, "height": 16, "width": 32, "event_strength": 0.0}
+    kw = {"seed": 4, "n_times": 600, "height": 16, "width": 32, "event_strength": 0.0, "sudden_strength": 0.0}
     base = load_synthetic(anomaly_std=0.0, **kw).series.values.astype(float)
     anom = load_synthetic(anomaly_std=2.0, **kw).series.values.astype(float) - base
     assert anom.std() == pytest.approx(2.0, rel=0.25)
@@ -256,7 +308,7 @@ def test_anomaly_std_sets_background_variability():
 
 
 def test_anomalies_are_advected_eastward_in_the_jet():
-    kw = {"seed": 2, "n_times": 400, "height": 32, "width": 64, "event_strength": 0.0}
+    kw = {"seed": 2, "n_times": 400, "height": 32, "width": 64, "event_strength": 0.0, "sudden_strength": 0.0}
     base = load_synthetic(anomaly_std=0.0, **kw).series.values[:, 0].astype(float)
     anom = load_synthetic(anomaly_std=3.0, **kw).series.values[:, 0].astype(float) - base
     lat = load_synthetic(n_times=1, height=32, width=64).series["lat"].values

@@ -15,15 +15,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from s2kd.data.sources.synthetic import event_centre
+from s2kd.data.sources.synthetic_events import event_centre, event_envelope
 from s2kd.narrators.base import SampleContext
 from s2kd.narrators.geometry import KELVIN_BOUNDS, Geo, magnitude_word, rounded
 from s2kd.narrators.regions import region_name
 from s2kd.narrators.text import Text, with_article
 
-_EVENT_WORDS = {"heat_wave": "heat wave", "cold_outbreak": "cold outbreak", "storm": "storm"}
+_EVENT_WORDS = {"heat_wave": "heat wave", "cold_outbreak": "cold outbreak", "storm": "storm",
+                "cold_snap": "cold snap", "warm_surge": "warm surge"}
 _PHASE = {"forming": "is just forming", "growing": "is growing", "near its peak": "is near its peak",
           "decaying": "is decaying", "fading out": "is fading out"}
+
+
+def _when(fraction: float) -> str:
+    """Where in the target window a moment falls (0: its start, 1: its end), in words."""
+    return "early on" if fraction <= 1 / 3 else "halfway through" if fraction <= 2 / 3 else "near the end"
 
 
 def event_phrase(kind: str) -> str:
@@ -74,8 +80,8 @@ def event_facts(sample: SampleContext, geo: Geo, hindsight: bool, max_items: int
             lat, lon = event_centre(e, o + float(np.clip(k, 0.0, end_tau)))
             return region_name(lat, lon, domain)
 
-        def env(k: float, end_tau: int = end_tau) -> float:
-            return float(np.sin(np.pi * np.clip(k, 0.0, end_tau) / end_tau) ** 2) if end_tau > 0 else 0.0
+        def env(k: float, e: dict[str, Any] = e, o: int = o) -> float:
+            return float(event_envelope(e, o + k))
 
         amp = float(e.get("amplitude", 0.0) or 0.0)
         rec: dict[str, Any] = {
@@ -105,6 +111,9 @@ def event_facts(sample: SampleContext, geo: Geo, hindsight: bool, max_items: int
             rec["peak_in_target"] = bool(e.get("peak_in_target", last_in < peak_tau <= tau_end))
             rec["ends_in_target"] = bool(e.get("ends_in_target", last_in < end_tau <= tau_end))
             rec["onset_region"] = where(0.0) if rec["onset_in_target"] else None
+            if rec["onset_in_target"]:  # how strong it gets, and when in the target window it starts
+                rec["peak_magnitude"] = magnitude_word(amp, KELVIN_BOUNDS) if amp != 0 else None
+                rec["onset_when"] = _when(-tau_last / max(tau_end - tau_last, 1e-9))
             rec["peak_region"] = where(float(peak_tau)) if rec["peak_in_target"] else None
             rec["end_region"] = where(float(end_tau)) if rec["ends_in_target"] else None
             rec["region_at_target_end"] = where(tau_end) if (tau_end >= 0 and tau_last <= end_tau) else None
@@ -149,7 +158,9 @@ def next_sentences(events: list[dict[str, Any]], text: Text, max_items: int) -> 
         parts = []
         if e.get("onset_in_target"):
             head = f", heading {e['heading']}" if e.get("heading") else ""
-            parts.append(f"{with_article(p)} begins over {e['onset_region']}{head}")
+            mag = f"{e['peak_magnitude']} " if e.get("peak_magnitude") else ""
+            when = f" {e['onset_when']}" if e.get("onset_when") else ""
+            parts.append(f"{with_article(mag + p)} begins over {e['onset_region']}{when}{head}")
             if e.get("peak_in_target"):
                 parts.append(f"it peaks over {e['peak_region']}")
         elif e.get("visible_in_input"):

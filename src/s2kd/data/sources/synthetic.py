@@ -17,23 +17,29 @@ sampled every ``step_hours`` from ``start``. The field is the sum of four parts:
    tropical easterlies and a westerly jet of 25 m/s in each hemisphere whose latitude meanders in time
    around +-45 degrees (two sinusoids of 9 and 31 day periods with random phases). The shift preserves
    the variance of every Fourier coefficient, so the process is stationary in variance.
-4. **Events**: heat waves (positive, large, slow), cold outbreaks (negative, large) and storms
-   (negative, smaller, fast). Their number is Poisson with ``events_per_year`` per year; their onsets
-   are uniform over the series, starting up to eight days before it so that events are cut at both
-   ends (only events with at least one non-zero frame inside the series are kept). Each event has a
-   duration of days (heat 3-8 d, cold 2-6 d, storm 1-3 d, rounded to an even number of steps), a
-   centre in the mid-latitudes (30-60 degrees) of either hemisphere at a random longitude, a heading
-   among the eight compass points with a type-dependent speed (heat 1.5, cold 4, storm 8 degrees of
-   great circle per day, times 0.7-1.3), and a Gaussian blob ``exp(-d^2 / (2 radius_deg^2))`` where
-   ``d^2 = dlat^2 + (dlon * cos(mean lat))^2`` with ``dlon`` wrapped to +-180 degrees. The blob's
-   amplitude follows the envelope ``sin^2(pi * (step - onset_step) / duration)``: zero at
-   ``onset_step`` and ``end_step``, equal to the event's ``amplitude`` exactly at ``peak_step`` (the
-   middle). The amplitude is the type's base (+8 K, -10 K, -6 K) times a random factor 0.75-1.25 times
-   ``event_strength``.
+4. **Events** (:mod:`s2kd.data.sources.synthetic_events`): heat waves (positive, large, slow), cold
+   outbreaks (negative, large) and storms (negative, smaller, fast). Their number is Poisson with
+   ``events_per_year`` per year; their onsets are uniform over the series, starting up to eight days
+   before it so that events are cut at both ends (only events with at least one non-zero frame inside
+   the series are kept). Each event has a duration of days (heat 3-8 d, cold 2-6 d, storm 1-3 d,
+   rounded to an even number of steps), a centre in the mid-latitudes (30-60 degrees) of either
+   hemisphere at a random longitude, a heading among the eight compass points with a type-dependent
+   speed (heat 1.5, cold 4, storm 8 degrees of great circle per day, times 0.7-1.3), and a Gaussian
+   blob ``exp(-d^2 / (2 radius_deg^2))`` where ``d^2 = dlat^2 + (dlon * cos(mean lat))^2`` with
+   ``dlon`` wrapped to +-180 degrees. The blob's amplitude follows the envelope
+   ``sin^2(pi * (step - onset_step) / duration)``: zero at ``onset_step`` and ``end_step``, equal to
+   the event's ``amplitude`` exactly at ``peak_step`` (the middle). The amplitude is the type's base
+   (+8 K, -10 K, -6 K) times a random factor 0.75-1.25 times ``event_strength``.
+5. **Sudden events**: cold snaps (-12 K) and warm surges (+10 K), ``sudden_per_year`` of them (365 by
+   default: about one onset per day), radius 12-18 degrees, lasting 1.5-3 days, that reach their peak
+   12 hours after onset (``sin^2`` up, ``cos^2`` down), times 0.75-1.25 times ``sudden_strength``. One
+   whose onset falls in a sample's target window is invisible in its input frames: only the hindsight
+   narrative, which names it (type, place, strength, when, heading), can tell the teacher.
+   ``sudden_strength`` is the dial of what the text knows that the pixels do not.
 
-``event_strength`` sets how much of the future the events drive, from 0 (pure background) upwards.
-With ``event_strength=0`` the events table keeps exactly the same rows (the same seed gives the same
-event list whatever the strength) with ``amplitude`` 0, and no event contributes to the field.
+``event_strength`` and ``sudden_strength`` set how much of the future the events drive, from 0 (pure
+background) upwards. At 0 the events table keeps exactly the same rows (the same seed gives the same
+event list whatever the strength) with ``amplitude`` 0, and no such event contributes to the field.
 
 Why events are only partly visible from a few past frames, as S2-KD needs: an event whose onset lies
 after the input window leaves no trace in it; the ``sin^2`` envelope starts flat, so a young event is
@@ -43,9 +49,9 @@ random; and its heading is hard to see because the displacement over a few frame
 with the radius while the background is itself advected by the jet. The events table records all of
 it, so narratives can state what the pixels only hint at.
 
-Determinism: three independent random streams (``numpy.random.SeedSequence(seed).spawn(3)``) drive
-the background (anomalies and jet phases), the orography and the events. The same seed gives
-bit-identical output; changing ``event_strength`` leaves the background and the event list
+Determinism: four independent random streams (``numpy.random.SeedSequence(seed).spawn(4)``) drive
+the background (anomalies and jet phases), the orography, the slow events and the sudden events. The
+same seed gives bit-identical output; changing a strength leaves the background and the event lists
 bit-identical (frames where no event is active are identical).
 """
 
@@ -55,7 +61,6 @@ import json
 import logging
 import math
 import time as _time
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 import numpy as np
@@ -63,24 +68,17 @@ import pandas as pd
 import xarray as xr
 from pydantic import Field, StrictInt, field_validator
 
-from s2kd.data.sources.base import EVENT_COLUMNS, SourceData
+from s2kd.data.sources.base import SourceData
+from s2kd.data.sources.synthetic_events import (
+    EVENT_TYPES,
+    SUDDEN_TYPES,
+    add_events,
+    draw_events,
+    number_events,
+)
 from s2kd.params import Count, NonNegative, Params, Positive, PositiveInt
 
 logger = logging.getLogger(__name__)
-
-#: Compass headings, in the order of their bearing (degrees clockwise from north = index * 45).
-HEADINGS = ("north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest")
-_D = math.sqrt(0.5)
-_UNIT_NORTH = (1.0, _D, 0.0, -_D, -1.0, -_D, 0.0, _D)  # exact components of each heading
-_UNIT_EAST = (0.0, _D, 1.0, _D, 0.0, -_D, -1.0, -_D)
-
-#: Per event type: sign and base amplitude (K), duration range (days), speed (degrees of great circle
-#: per day), radius range (degrees) and probability of being drawn.
-EVENT_TYPES: dict[str, dict[str, Any]] = {
-    "heat_wave": {"amplitude": 8.0, "days": (3.0, 8.0), "speed": 1.5, "radius": (12.0, 20.0), "p": 0.35},
-    "cold_outbreak": {"amplitude": -10.0, "days": (2.0, 6.0), "speed": 4.0, "radius": (10.0, 16.0), "p": 0.30},
-    "storm": {"amplitude": -6.0, "days": (1.0, 3.0), "speed": 8.0, "radius": (5.0, 9.0), "p": 0.35},
-}
 
 _DEG_PER_M = 1.0 / 111_195.0  # degrees of great circle per metre
 _CHUNK = 512  # time steps of noise drawn at once (bounds memory)
@@ -104,7 +102,10 @@ class SyntheticOptions(Params):
         anomaly_std: standard deviation of the advected background anomalies, K.
         event_strength: factor on every event amplitude; 0 leaves the event table but no event in
             the field.
-        events_per_year: mean number of events per year of series.
+        events_per_year: mean number of slow events per year of series.
+        sudden_strength: factor on every sudden event's amplitude (the dial of what only the
+            hindsight narrative knows); 0 leaves their rows but none in the field.
+        sudden_per_year: mean number of sudden events per year of series.
     """
 
     group = "ingest.synthetic"
@@ -118,6 +119,8 @@ class SyntheticOptions(Params):
     anomaly_std: NonNegative = 3.0
     event_strength: NonNegative = 1.0
     events_per_year: NonNegative = 30.0
+    sudden_strength: NonNegative = 1.0
+    sudden_per_year: NonNegative = 365.0
 
     @field_validator("start")
     @classmethod
@@ -176,116 +179,6 @@ def _lonspec_noise(rng: np.random.Generator, n: int, height: int, width: int, k0
 
 
 # --------------------------------------------------------------------------------------------------
-# events
-# --------------------------------------------------------------------------------------------------
-
-
-def event_centre(event_row: Mapping[str, Any] | pd.Series, step: Any) -> tuple[Any, Any]:
-    """Centre of an event at a time step (it moves at a constant rate from its onset).
-
-    Args:
-        event_row: one row of the events table (a ``pandas.Series`` or a mapping) with ``lat0``,
-            ``lon0``, ``dlat_per_step``, ``dlon_per_step`` and ``onset_step``.
-        step: the time step (index from the series start); a number or an array of numbers.
-
-    Returns:
-        ``(lat, lon)`` in degrees: latitude clipped to +-89, longitude wrapped to ``[0, 360)``. Floats
-        for a scalar ``step``, arrays for an array.
-    """
-    tau = np.asarray(step, dtype=float) - float(event_row["onset_step"])
-    lat = np.clip(float(event_row["lat0"]) + float(event_row["dlat_per_step"]) * tau, -89.0, 89.0)
-    lon = np.mod(float(event_row["lon0"]) + float(event_row["dlon_per_step"]) * tau, 360.0)
-    if lat.ndim == 0:
-        return float(lat), float(lon)
-    return lat, lon
-
-
-def _draw_events(
-    rng: np.random.Generator, *, n_times: int, step_hours: float, start: pd.Timestamp,
-    events_per_year: float, event_strength: float,
-) -> pd.DataFrame:
-    """Draw the event table (independent of the background and of ``event_strength`` but for amplitude)."""
-    steps_per_day = 24.0 / step_hours
-    lead = int(math.ceil(max(t["days"][1] for t in EVENT_TYPES.values()) * steps_per_day)) + 2
-    span_years = (n_times + lead) * step_hours / (24.0 * 365.25)
-    n = int(rng.poisson(events_per_year * span_years))
-    names = list(EVENT_TYPES)
-    probs = np.array([EVENT_TYPES[t]["p"] for t in names])
-    # every attribute is drawn as one vector, always in this order (determinism)
-    kind = rng.choice(len(names), size=n, p=probs / probs.sum())
-    hemi = np.where(rng.random(n) < 0.5, -1.0, 1.0)
-    lat_abs = rng.uniform(30.0, 60.0, n)
-    lon0 = rng.uniform(0.0, 360.0, n)
-    heading = rng.integers(0, len(HEADINGS), n)
-    speed_factor = rng.uniform(0.7, 1.3, n)
-    u_days, u_radius = rng.random(n), rng.random(n)
-    amp_factor = rng.uniform(0.75, 1.25, n)
-    onset = rng.integers(-lead, n_times, n)
-
-    rows = []
-    for i in range(n):
-        spec = EVENT_TYPES[names[kind[i]]]
-        d_lo, d_hi = spec["days"]
-        days = d_lo + (d_hi - d_lo) * u_days[i]
-        duration = 2 * max(1, int(round(days * steps_per_day / 2)))  # even: the peak falls on a step
-        r_lo, r_hi = spec["radius"]
-        lat0 = hemi[i] * lat_abs[i]
-        speed = spec["speed"] * speed_factor[i] / steps_per_day  # degrees of great circle per step
-        o = int(onset[i])
-        rows.append({
-            "type": names[kind[i]],
-            "onset_step": o,
-            "peak_step": o + duration // 2,
-            "end_step": o + duration,
-            "lat0": float(lat0),
-            "lon0": float(lon0[i]),
-            "dlat_per_step": float(speed * _UNIT_NORTH[heading[i]]),
-            "dlon_per_step": float(speed * _UNIT_EAST[heading[i]] / np.cos(np.deg2rad(lat0))),
-            "heading": HEADINGS[heading[i]],
-            "amplitude": float(spec["amplitude"] * amp_factor[i] * event_strength),
-            "radius_deg": float(r_lo + (r_hi - r_lo) * u_radius[i]),
-        })
-    table = pd.DataFrame(rows, columns=[c for c in EVENT_COLUMNS if c not in ("event_id", "onset", "end")])
-    # keep the events with at least one non-zero frame inside [0, n_times)
-    table = table[(table["end_step"] > 0) & (table["onset_step"] < n_times - 1)]
-    table = table.sort_values("onset_step", kind="stable").reset_index(drop=True)
-    step = pd.Timedelta(hours=step_hours)
-    table["event_id"] = np.arange(len(table), dtype=np.int64)
-    table["onset"] = pd.DatetimeIndex([start + s * step for s in table["onset_step"]], dtype="datetime64[ns]")
-    table["end"] = pd.DatetimeIndex([start + s * step for s in table["end_step"]], dtype="datetime64[ns]")
-    table = table[EVENT_COLUMNS].astype({
-        "event_id": "int64", "type": "object", "onset_step": "int64", "peak_step": "int64", "end_step": "int64",
-        "lat0": "float64", "lon0": "float64", "dlat_per_step": "float64", "dlon_per_step": "float64",
-        "heading": "object", "amplitude": "float64", "radius_deg": "float64",
-    })
-    return table
-
-
-def _add_events(field: np.ndarray, events: pd.DataFrame, lat: np.ndarray, lon: np.ndarray) -> None:
-    """Add every event's moving, growing-then-decaying Gaussian blob to ``field`` (in place).
-
-    Each event is computed for all of its active steps at once, ``(steps, height, width)``.
-    """
-    n_times = field.shape[0]
-    lat_r = np.deg2rad(lat)
-    for row in events.to_dict("records"):
-        if row["amplitude"] == 0.0:
-            continue
-        onset, end = row["onset_step"], row["end_step"]
-        steps = np.arange(max(onset + 1, 0), min(end, n_times))  # the envelope is 0 at onset and end
-        if steps.size == 0:
-            continue
-        clat, clon = event_centre(row, steps)
-        env = np.sin(np.pi * (steps - onset) / (end - onset)) ** 2
-        dlat = lat[None, :] - clat[:, None]  # (S, H)
-        coslat = np.cos(0.5 * (lat_r[None, :] + np.deg2rad(clat)[:, None]))  # (S, H)
-        dlon = (lon[None, :] - clon[:, None] + 180.0) % 360.0 - 180.0  # (S, W)
-        d2 = dlat[:, :, None] ** 2 + (dlon[:, None, :] * coslat[:, :, None]) ** 2
-        blob = np.exp(-0.5 * d2 / row["radius_deg"] ** 2)
-        field[steps] += (row["amplitude"] * env)[:, None, None] * blob
-
-
-# --------------------------------------------------------------------------------------------------
 # the loader
 # --------------------------------------------------------------------------------------------------
 
@@ -309,14 +202,12 @@ def load_synthetic(options: SyntheticOptions | None = None, /, **overrides: Any)
     t0 = _time.perf_counter()
     o = options if options is not None else SyntheticOptions.model_validate(overrides)
     seed, n_times, height, width = o.seed, o.n_times, o.height, o.width
-    step_hours, anomaly_std, event_strength, events_per_year = (o.step_hours, o.anomaly_std, o.event_strength,
-                                                                o.events_per_year)
+    step_hours, anomaly_std = o.step_hours, o.anomaly_std
     start_ts = pd.Timestamp(o.start)
-    params = {"seed": seed, "n_times": n_times, "height": height, "width": width, "start": str(start_ts),
-              "step_hours": step_hours, "anomaly_std": anomaly_std, "event_strength": event_strength,
-              "events_per_year": events_per_year}
+    params = {**o.model_dump(exclude={"start"}), "start": str(start_ts)}
 
-    rng_bg, rng_oro, rng_ev = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    streams = np.random.SeedSequence(seed).spawn(4)
+    rng_bg, rng_oro, rng_ev, rng_sudden = (np.random.default_rng(s) for s in streams)
     lat, lon = latlon_grid(height, width)
     lat_r = np.deg2rad(lat)
     times = pd.date_range(start_ts, periods=n_times, freq=pd.Timedelta(hours=step_hours))
@@ -366,10 +257,13 @@ def load_synthetic(options: SyntheticOptions | None = None, /, **overrides: Any)
         field += anomaly_std * anom
 
     # 4. events
-    events = _draw_events(rng_ev, n_times=n_times, step_hours=step_hours, start=start_ts,
-                          events_per_year=events_per_year, event_strength=event_strength)
-    if event_strength > 0:
-        _add_events(field, events, lat, lon)
+    # 4. and 5. events, each family from its own stream
+    timing = {"n_times": n_times, "step_hours": step_hours, "start": start_ts}
+    events = number_events([
+        draw_events(rng_ev, EVENT_TYPES, per_year=o.events_per_year, strength=o.event_strength, **timing),
+        draw_events(rng_sudden, SUDDEN_TYPES, per_year=o.sudden_per_year, strength=o.sudden_strength, **timing),
+    ], start=start_ts, step_hours=step_hours)
+    add_events(field, events, lat, lon)
 
     series = xr.DataArray(
         field.astype(np.float32)[:, None],
@@ -392,6 +286,6 @@ def load_synthetic(options: SyntheticOptions | None = None, /, **overrides: Any)
             "long_name": "synthetic near-surface temperature",
         },
     )
-    logger.info("synthetic: %d steps of %dx%d, %d events (strength %g), generated in %.2f s",
-                n_times, height, width, len(events), event_strength, _time.perf_counter() - t0)
+    logger.info("synthetic: %d steps of %dx%d, %d events (strength %g, sudden %g), generated in %.2f s",
+                n_times, height, width, len(events), o.event_strength, o.sudden_strength, _time.perf_counter() - t0)
     return SourceData(series=series, events=events, time_context=pd.DataFrame())
