@@ -18,7 +18,7 @@ from s2kd.narrators.base import Grid, SampleContext, text_hash
 from s2kd.narrators.diagnostic import DiagnosticNarrator, compute_diagnostics
 from s2kd.narrators.geometry import phase_shift
 from s2kd.narrators.params import DiagnosticOptions
-from s2kd.narrators.regions import GLOBAL, NORTH_AMERICA, compass_name, pick_domain, region_name
+from s2kd.narrators.regions import GLOBAL, NORTH_AMERICA, compass_name, pick_domain, region_name, regional_map
 from s2kd.narrators.text import TOKEN_BUDGET, approx_tokens
 
 logger = logging.getLogger(__name__)
@@ -129,30 +129,70 @@ def test_region_names_of_known_points():
     assert region_name(60, 275, "north_america") == "Hudson Bay"
     assert region_name(60, -85, "north_america") == "Hudson Bay"  # -180..180 longitudes too
     assert region_name(40, 265, "north_america") in ("the Great Plains", "the Midwest")
-    assert region_name(-35, 150, "global") == "Australia"
-    assert region_name(-35, 150 - 360, "global") == "Australia"
+    assert region_name(-35, 150, "global") == "southern Australia"
+    assert region_name(-35, 150 - 360, "global") == "southern Australia"
     assert region_name(30, 260, "north_america") == "Texas"
     assert region_name(42, 288, "north_america") == "New England"
     assert region_name(25, 270, "north_america") == "the Gulf of Mexico"
     assert region_name(70, 320, "north_america") == "Greenland"
-    assert region_name(62, 100, "global") == "Siberia"
-    assert region_name(-60, 0, "global") == "the Southern Ocean"
-    assert region_name(40, 320, "global") == "the North Atlantic"
-    assert region_name(23, 10, "global") == "the Sahara"
-    assert region_name(-85, 40, "global") == "Antarctica"
-    assert region_name(10, -170, "north_america") == "the subtropical Pacific"
+    assert region_name(62, 100, "global") == "central Siberia"
+    assert region_name(-60, 0, "global") == "the Southern Ocean south of the South Atlantic"
+    assert region_name(40, 320, "global") == "the central North Atlantic"
+    assert region_name(23, 10, "global") == "the central Sahara"
+    assert region_name(-85, 40, "global") == "Antarctica south of southern Africa"
+    assert region_name(10, -170, "north_america") == "the western subtropical Pacific"
     # outside the regional table: the global one answers
-    assert region_name(-35, 150, "north_america") == "Australia"
+    assert region_name(-35, 150, "north_america") == "southern Australia"
 
 
 def test_every_point_gets_a_name_from_its_own_table():
-    na_names = {b[0] for b in NORTH_AMERICA}
-    assert all(region_name(la, lo, "north_america") in na_names for la in NA_LAT for lo in NA_LON)
-    global_names = {b[0] for b in GLOBAL}
+    na_names = {b[0].removeprefix("the ") for b in NORTH_AMERICA}
+    assert all(any(n in region_name(la, lo, "north_america") for n in na_names) for la in NA_LAT for lo in NA_LON)
+    global_names = {b[0].removeprefix("the ") for b in GLOBAL}
     for la in np.arange(-90.0, 90.1, 1.5):
         for lo in np.arange(-180.0, 360.0, 2.5):
-            assert region_name(la, lo, "global") in global_names
+            assert any(n in region_name(la, lo, "global") for n in global_names)
     assert len(global_names) >= 25
+
+
+def test_large_regions_are_named_by_their_parts():
+    """A box far larger than a feature names the part of it: anomalies a continent apart in one ocean
+    basin, or around the Southern Ocean, get different words."""
+    pacific = [region_name(40, lon, "global") for lon in (150, 200, 240 - 360)]
+    assert pacific == ["the western North Pacific", "the central North Pacific", "the western United States"]
+    south = {region_name(-58, lon, "global") for lon in range(0, 360, 30)}
+    assert len(south) >= 5 and all(n.startswith("the Southern Ocean south of ") for n in south)
+    assert region_name(78, 100, "global") == "the Arctic Ocean north of Siberia"
+    # names that already say which part are left alone; small boxes keep their plain names
+    assert region_name(-30, 25, "global") == "southern Africa"
+    assert region_name(60, 275, "north_america") == "Hudson Bay"
+
+
+def test_regional_grid_places_are_within_the_domain():
+    """A country-sized grid gets names inside it (compass part + its largest city), not one region's."""
+    lat, lon = np.arange(55.0, 46.9, -1.0), np.arange(6.0, 15.1, 1.0)  # Germany, 1 degree
+    assert pick_domain(lat, lon) == "regional"
+    index, names, phrase = regional_map(lat, lon)
+    assert phrase == "Germany" and len(set(names)) == 9
+    assert names[index[0, 0]].startswith("the north-west") and names[index[-1, -1]].startswith("the south-east")
+    assert names[index[0, -1]] == "the north-east, around Berlin"
+    assert {region_name(la, lo, "global") for la in lat for lo in lon} <= {"western Europe", "eastern Europe",
+                                                                           "the Mediterranean", "Scandinavia"}
+
+
+def test_regional_narrative_names_two_anomalies_in_different_words():
+    """On a country-sized grid (Germany, 1 degree) a warm anomaly in the north-east and a cold one in
+    the south-west are named differently, and the domain by its country (the global table would call
+    both "western Europe" or "eastern Europe")."""
+    lat, lon = np.arange(55.0, 46.9, -1.0), np.arange(6.0, 15.1, 1.0)
+    grid = Grid(kind="latlon", channels=("air",), units={"air": "degK"}, step=STEP, lat=lat, lon=lon)
+    frame = blob(54.5, 14.0, 6.0, radius=1.2, lat=lat, lon=lon) + blob(47.5, 6.5, -6.0, radius=1.2, lat=lat, lon=lon)
+    text = CONTEXT.describe(latlon_sample([frame] * 4, grid=grid))
+    d = CONTEXT.diagnostics(latlon_sample([frame] * 4, grid=grid))
+    feats = {f["sign"]: f["regions"] for f in d["latlon"]["channels"][0]["features"]}
+    assert feats["positive"] == ["the north-east, around Berlin"], feats
+    assert feats["negative"][0].startswith("the south-west"), feats
+    assert "over Germany" in text and "Berlin" in text and "the south-west" in text, text
 
 
 def test_pick_domain():
@@ -160,6 +200,8 @@ def test_pick_domain():
     assert pick_domain(NA_LAT, NA_LON - 360.0) == "north_america"
     assert pick_domain(np.linspace(-87, 87, 32), np.arange(64) * 5.625) == "global"
     assert pick_domain(None, None) == "global"
+    assert pick_domain(np.arange(30.0, 45.1, 2.5), np.arange(255.0, 285.1, 2.5)) == "regional"
+    assert pick_domain(np.arange(30.0, 45.1, 2.5), np.arange(-5.0, 35.1, 2.5)) == "regional"  # across lon 0
 
 
 def test_compass_names():
@@ -211,7 +253,7 @@ def test_global_grid_wraps_across_the_date_line():
     d = CONTEXT.diagnostics(latlon_sample(frames, grid=grid, base=280.0))
     assert d["domain"] == "global"
     feats = {f["sign"]: f for f in d["latlon"]["channels"][0]["features"]}
-    assert "Siberia" in feats["positive"]["regions"]
+    assert any("Siberia" in r for r in feats["positive"]["regions"])
     assert feats["positive"]["motion"]["heading"] == "east"
     # the cold blob straddles longitude 0 yet is one feature, moving east across the seam
     assert feats["negative"]["motion"]["heading"] == "east"
@@ -266,7 +308,7 @@ def test_hindsight_names_events_that_begin_in_the_target_window():
     hind = HINDSIGHT.describe(latlon_sample(frames, targets=targets, events=[future]))
     logger.info("context: %s", ctx)
     logger.info("hindsight: %s", hind)
-    assert "A cold outbreak begins over Hudson Bay, heading southeast" in hind, hind
+    assert "A strong cold outbreak begins over Hudson Bay halfway through, heading southeast" in hind, hind
     assert "Next," in hind
     assert "cold outbreak" not in ctx and "Next" not in ctx
     assert hind != ctx

@@ -68,6 +68,9 @@ def calendar_facts(sample: SampleContext, geo: Geo) -> dict[str, Any]:
         "is_weekend": _meta_bool(meta, "is_weekend", t.day_of_week >= 5),
         "is_holiday": _meta_bool(meta, "is_holiday", False),
     }
+    name = meta.get("holiday_name")
+    if out["is_holiday"] and isinstance(name, str) and name:
+        out["holiday_name"] = name
     if geo.geographic:
         lat_c = float(np.mean(geo.lat))
         if geo.periodic_x:

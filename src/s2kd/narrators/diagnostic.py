@@ -42,8 +42,6 @@ from s2kd.narrators.params import DiagnosticOptions
 from s2kd.narrators.radar import radar_facts, radar_sentences
 from s2kd.narrators.text import Text
 
-_DOMAIN_PHRASE = {"north_america": "North America", "global": "the globe"}
-
 
 def compute_diagnostics(sample: SampleContext, *, hindsight: bool = False, max_items: int = 3) -> dict[str, Any]:
     """All diagnostics of one sample, as a JSON-serialisable dict.
@@ -61,7 +59,7 @@ def compute_diagnostics(sample: SampleContext, *, hindsight: bool = False, max_i
     geo = Geo(sample)
     kind = sample.grid.kind
     cal = calendar_facts(sample, geo)
-    out: dict[str, Any] = {"kind": kind, "domain": geo.domain, "domain_phrase": _DOMAIN_PHRASE.get(geo.domain),
+    out: dict[str, Any] = {"kind": kind, "domain": geo.domain, "domain_phrase": geo.phrase,
                            "calendar": cal, "hindsight": bool(hindsight)}
     if kind == "flow":
         out["flow"] = flow_facts(sample, geo, cal, hindsight, max_items)

@@ -2,8 +2,10 @@
 
 :func:`flow_facts` measures the total volume, its trend and its level against the climatology,
 the rush hour (now, or coming within the target window: a calendar fact), weekday / weekend /
-holiday, the hotspots (busiest cells, by compass name), the inflow vs outflow imbalance and the
-weather when the source recorded it; in hindsight the same for the target window.
+holiday, the hotspots (busiest cells, by compass name), the inflow vs outflow imbalance, where demand
+rises and falls most, the weather when the source recorded it, and the day's public holiday by name
+(``holiday_name``, from the ``holidays`` library); in hindsight the same for the target window and
+the hour traffic peaks in it.
 :func:`flow_sentences` writes them.
 """
 
@@ -79,11 +81,20 @@ def _volume_window(geo: Geo, x: np.ndarray, clim: np.ndarray | None, times: pd.D
         if len(hotspots) >= max(1, max_items - 1):
             break
     share = float(np.sort(last.ravel())[::-1][:3].sum() / max(last_total, 1e-9))
+    # where demand rises and falls most across the window (a cell's change against the mean cell volume)
+    delta = vol[-1] - vol[0]
+    scale = max(float(vol.mean()), 1e-9)
+    i, j = np.unravel_index(int(np.argmax(delta)), delta.shape)
+    k, m = np.unravel_index(int(np.argmin(delta)), delta.shape)
+    rises_at = geo.place(i, j) if delta[i, j] > 0.5 * scale else None
+    falls_at = geo.place(k, m) if delta[k, m] < -0.5 * scale else None
+    if falls_at == rises_at:  # both in one sector: name neither
+        rises_at = falls_at = None
     out: dict[str, Any] = {
         "total": rounded(last_total, 1), "first_total": rounded(first_total, 1), "trend": trend,
         "change": rounded(change, 3), "level": level, "ratio_to_usual": None if ratio is None else rounded(ratio, 3),
         "hotspots": hotspots, "hotspot_cells": cells[:3], "top3_share": rounded(share, 3),
-        "concentrated": share > 0.3,
+        "concentrated": share > 0.3, "rises_most_at": rises_at, "falls_most_at": falls_at,
     }
     if inflow is not None and outflow is not None:
         fin = np.nan_to_num(x[-1, inflow])
@@ -158,14 +169,27 @@ def flow_facts(sample: SampleContext, geo: Geo, cal: dict[str, Any], hindsight: 
                             inflow, outflow, max_items)
         last = pd.Timestamp(times_out[-1])
         last_rush = _rush(last, workday_at(last))
-        out["target"] = dict(tw, rush_hour=last_rush)
+        totals = np.nan_to_num(y).sum(axis=(1, 2, 3))
+        top = int(np.argmax(totals))
+        peak = pd.Timestamp(times_out[top]) if 0 < top < len(totals) - 1 else None  # a peak inside the window
+        out["target"] = dict(tw, rush_hour=last_rush, peak_time=None if peak is None else peak.strftime("%H:%M"))
     return out
+
+
+def _where_it_moves(w: Mapping[str, Any]) -> str:
+    """", rising most in the north-east and falling in the centre" (the parts that apply)."""
+    bits = [f"rising most in {w['rises_most_at']}" if w.get("rises_most_at") else None,
+            f"falling most in {w['falls_most_at']}" if w.get("falls_most_at") else None]
+    bits = [b for b in bits if b]
+    return f", {' and '.join(bits)}" if bits else ""
 
 
 def flow_sentences(d: dict[str, Any], text: Text) -> None:
     """Clauses of a flow narrative: the day and hour, traffic, hotspots, weather, what comes next."""
     cal, f = d["calendar"], d["flow"]
     day = {"weekday": "a working day", "weekend": "at the weekend", "holiday": "a public holiday"}[f["day_kind"]]
+    if f["day_kind"] == "holiday" and cal.get("holiday_name"):
+        day += f", {cal['holiday_name']}"
     first = f"{cal['weekday']} {cal['time_of_day']} at {cal['hour']:02d}:{cal['minute']:02d}, {day}"
     if f["rush_hour"]:
         first += f", in the {f['rush_hour']} rush hour"
@@ -176,6 +200,7 @@ def flow_sentences(d: dict[str, Any], text: Text) -> None:
     traffic = f"traffic is {w['trend']}"
     if w.get("level"):
         traffic += f" and {w['level']}"
+    traffic += _where_it_moves(w)
     text.add(7, traffic)
     if w["hotspots"]:
         text.add(7, f"the hotspots are in {and_join(w['hotspots'])}", group="hot")
@@ -195,8 +220,11 @@ def flow_sentences(d: dict[str, Any], text: Text) -> None:
         s = f"traffic is {t['trend']}"
         if t.get("level"):
             s += f" and {t['level']}"
+        s += _where_it_moves(t)
         if t["hotspots"]:
             s += f", busiest in {t['hotspots'][0]}"
+        if t.get("peak_time"):
+            s += f", peaking at {t['peak_time']}"
         if t.get("rush_hour") and t["rush_hour"] != f["rush_hour"]:
             s += f", into the {t['rush_hour']} rush hour"
         elif f["rush_hour"] and not t.get("rush_hour"):

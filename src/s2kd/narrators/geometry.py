@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from s2kd.data.sources.synthetic import HEADINGS
+from s2kd.data.sources.synthetic_events import HEADINGS
 from s2kd.narrators.base import SampleContext
-from s2kd.narrators.regions import compass_name, pick_domain, region_map
+from s2kd.narrators.regions import DOMAIN_PHRASES, DOMAINS, compass_name, pick_domain, region_map, regional_map
 
 #: Magnitude words and their lower bounds: Kelvin for temperature-like channels, RMS units otherwise.
 MAGNITUDES = ("slight", "moderate", "strong", "extreme")
@@ -161,8 +161,12 @@ class Geo:
         if self.geographic:
             self.lat = np.asarray(g.lat, dtype=float)
             self.lon = np.asarray(g.lon, dtype=float)
-            self.domain = g.domain if g.domain in ("global", "north_america") else pick_domain(self.lat, self.lon)
-            self.map, self.names = region_map(self.lat, self.lon, self.domain)
+            self.domain = g.domain if g.domain in DOMAINS else pick_domain(self.lat, self.lon)
+            if self.domain == "regional":
+                self.map, self.names, self.phrase = regional_map(self.lat, self.lon)
+            else:
+                self.map, self.names = region_map(self.lat, self.lon, self.domain)
+                self.phrase = DOMAIN_PHRASES.get(self.domain)
             self.dlat = float(self.lat[1] - self.lat[0]) if self.h > 1 else 1.0
             self.dlon = float((self.lon[1] - self.lon[0]) % 360.0) if self.w > 1 else 1.0
             span = self.dlon * self.w
@@ -171,6 +175,7 @@ class Geo:
             self.coslat = np.cos(np.deg2rad(self.lat))
         else:
             self.domain = g.domain or ("city" if g.kind == "flow" else "image")
+            self.phrase = None
             self.periodic_x = False
             self.north_up = True
             self.lat = self.lon = None

