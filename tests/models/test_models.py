@@ -236,9 +236,14 @@ def test_teacher_bands(low_op):
 
 
 def test_multimodal_teacher_reads_text():
+    """A new teacher's fusion gates are closed: it forecasts as its vision twin whatever the text; once
+    the gates open (as training opens them), the narrative changes the forecast."""
     model = _teacher(1)
     x = _frames(1, 25, 53)
     with torch.no_grad():
+        torch.testing.assert_close(model(x, *_text(0))["y_hat"], model(x)["y_hat"], rtol=0, atol=0)
+        for block in model.fusion.blocks:
+            block.gates.fill_(0.5)
         a = model(x, *_text(0))["y_hat"]
         b = model(x, *_text(1))["y_hat"]
         none = model(x)["y_hat"]
@@ -286,7 +291,14 @@ def test_padded_tokens_are_ignored():
 
 
 def test_gradients_reach_text_adapter():
+    """At init the closed gates take the gradient (that is how they open); once open, the text adapter does."""
     model = _teacher(1).train()
+    model(_frames(1, 16, 8), *_text(0))["y_hat"].square().mean().backward()
+    assert all(b.gates.grad is not None and b.gates.grad.abs().sum() > 0 for b in model.fusion.blocks)
+    with torch.no_grad():
+        for block in model.fusion.blocks:
+            block.gates.fill_(0.5)
+    model.zero_grad()
     out = model(_frames(1, 16, 8), *_text(0))
     out["y_hat"].square().mean().backward()
     for name, p in model.text_adapter.named_parameters():

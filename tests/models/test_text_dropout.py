@@ -16,6 +16,9 @@ def test_text_dropout_hides_narratives_in_training_only():
     x, text = torch.randn(6, 3, 1, 8, 12), torch.randn(6, 5, 384)
     mask = torch.ones(6, 5, dtype=torch.bool)
     model = _teacher(0.999).train()
+    with torch.no_grad():  # open the fusion gates (closed at init, the text would change nothing)
+        for block in model.fusion.blocks:
+            block.gates.fill_(0.5)
     torch.manual_seed(1)
     hidden = model(x, text, mask)["y_hat"]
     without = model(x, text, torch.zeros_like(mask))["y_hat"]
@@ -24,4 +27,5 @@ def test_text_dropout_hides_narratives_in_training_only():
     seen = model(x, text, mask)["y_hat"]
     assert (seen - model(x, text, torch.zeros_like(mask))["y_hat"]).abs().max() > 1e-4  # evaluation reads the text
     reference = _teacher(0.0).eval()
+    reference.load_state_dict(model.state_dict())
     torch.testing.assert_close(seen, reference(x, text, mask)["y_hat"])  # same weights, no effect outside training

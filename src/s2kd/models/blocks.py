@@ -146,10 +146,16 @@ class AttentionBlock(nn.Module):
     in DETR); cross-attention otherwise, with ``context (B, L, dim)`` as keys and values and
     ``context_mask (B, L)`` bool, ``True`` = attend. Every row of ``context_mask`` must hold at least
     one ``True`` (an all-masked row makes softmax return NaN); callers guarantee it.
+
+    ``gated=True`` scales both residual branches by ``tanh(g)`` with ``g`` a learned scalar starting at
+    0 (Flamingo's gated cross-attention): the block starts as the identity and lets in only what
+    lowers the loss.
     """
 
-    def __init__(self, dim: int, *, n_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0) -> None:
+    def __init__(self, dim: int, *, n_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0,
+                 gated: bool = False) -> None:
         super().__init__()
+        self.gates = nn.Parameter(torch.zeros(2)) if gated else None
         assert dim % n_heads == 0, f"dim {dim} must be divisible by n_heads {n_heads}"
         self.norm1 = nn.LayerNorm(dim)
         self.attn = nn.MultiheadAttention(dim, n_heads, dropout=dropout, batch_first=True)
@@ -167,8 +173,12 @@ class AttentionBlock(nn.Module):
             k = v = context
         padding = None if context_mask is None else ~context_mask
         a, _ = self.attn(q, k, v, key_padding_mask=padding, need_weights=False)
-        x = x + self.drop(a)
-        return x + self.mlp(self.norm2(x))
+        if self.gates is None:
+            x = x + self.drop(a)
+            return x + self.mlp(self.norm2(x))
+        g = torch.tanh(self.gates).to(x.dtype)
+        x = x + g[0] * self.drop(a)
+        return x + g[1] * self.mlp(self.norm2(x))
 
 
 @lru_cache(maxsize=32)

@@ -17,17 +17,21 @@ class CrossModalAlignment(nn.Module):
 
     No-text guard: a learned **null token** is prepended to the keys/values of every sample and is
     always attendable, so a sample whose mask is all ``False`` attends to the null token only and
-    stays finite. ``text=None`` means "no text for any sample" and is exactly the same computation
-    as an all-``False`` mask: the blocks then see the null token only, so a teacher that never gets
+    stays finite. ``gated=True``: each block's residuals pass through a ``tanh`` gate that starts
+    closed (:class:`~s2kd.models.blocks.AttentionBlock`), so the teacher starts as its vision twin
+    and opens to the text only as far as it helps. ``text=None`` means "no text for any sample" and
+    is exactly the same computation as an all-``False`` mask: the blocks then see the null token only, so a teacher that never gets
     text (the vision teacher) keeps the same architecture with no text information in it.
     """
 
-    def __init__(self, *, d: int, n_blocks: int, n_heads: int, dropout: float = 0.0, mlp_ratio: float = 4.0) -> None:
+    def __init__(self, *, d: int, n_blocks: int, n_heads: int, dropout: float = 0.0, mlp_ratio: float = 4.0,
+                 gated: bool = False) -> None:
         super().__init__()
         self.d = d
         self.null = nn.Parameter(0.02 * torch.randn(1, 1, d))
         self.blocks = nn.ModuleList(
-            AttentionBlock(d, n_heads=n_heads, mlp_ratio=mlp_ratio, dropout=dropout) for _ in range(n_blocks))
+            AttentionBlock(d, n_heads=n_heads, mlp_ratio=mlp_ratio, dropout=dropout, gated=gated)
+            for _ in range(n_blocks))
 
     def forward(self, z: Tensor, text: Tensor | None = None, text_mask: Tensor | None = None) -> Tensor:
         b, d, h, w = z.shape

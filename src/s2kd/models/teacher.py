@@ -41,6 +41,9 @@ class TeacherConfig(ForecasterConfig):
         text_dropout: in training, the probability of hiding a sample's whole narrative (the teacher
             then sees only the null token), so it cannot use a unique narrative as a key to memorise
             its sample and must also forecast without text; 0 in evaluation.
+        gated_fusion: the fusion blocks' residuals pass through tanh gates that start closed, so a
+            new teacher forecasts as its vision twin and lets the text in as far as it lowers the
+            loss (without them, text slowed BikeNYC's teacher to 1.29x the vision teacher's MSE).
     """
 
     where: ClassVar[str] = "teacher"
@@ -55,6 +58,7 @@ class TeacherConfig(ForecasterConfig):
     use_text: bool = True
     dropout: float = 0.0
     text_dropout: float = 0.0
+    gated_fusion: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -97,7 +101,7 @@ class MultimodalTeacher(nn.Module):
         self.encoder = VisualEncoder(in_channels=config.in_channels, t_in=config.t_in, width=config.width, d=config.d)
         self.text_adapter = TextAdapter(text_dim=config.text_dim, d=config.d) if self.uses_text else None
         self.fusion = CrossModalAlignment(d=config.d, n_blocks=config.n_fusion, n_heads=config.n_heads,
-                                          dropout=config.dropout)
+                                          dropout=config.dropout, gated=config.gated_fusion)
         self.translator = SpectralDecoupledTranslator(
             d=config.d, n_layers=config.n_translator, low_op=config.low_op, n_modes=config.n_modes,
             n_heads=config.n_heads, cutoff=config.cutoff, dropout=config.dropout)
