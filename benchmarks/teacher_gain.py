@@ -33,6 +33,13 @@ STORE = ROOT / "data" / "08_reporting" / "teacher_gain.csv"
 OUT = ROOT / "docs" / "narratives" / "teacher_gain.md"
 
 
+def commit() -> str:
+    """The code a row was measured with: the commit, ``+dirty`` when src/ had uncommitted changes."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True).stdout
+    return head.strip() + ("+dirty" if dirty.strip() else "")
+
+
 def kedro(cmd: list[str], experiment: str) -> float:
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=kedro_environ(experiment))
@@ -65,7 +72,7 @@ def run_case(config: dict, name: str, seeds: list[int], rows: pd.DataFrame) -> p
               flush=True)
         rows = rows[~((rows["case"] == name) & (rows["seed"] == seed))]
         new = pd.DataFrame([{"case": name, "seed": seed, "teacher": t, "val_mse": v, "digest": key,
-                             "seconds": seconds} for t, v in scores.items()])
+                             "seconds": seconds, "commit": commit()} for t, v in scores.items()])
         rows = pd.concat([rows, new], ignore_index=True)
         tmp = STORE.with_suffix(".tmp")
         rows.to_csv(tmp, index=False)
@@ -107,7 +114,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown case(s) {sorted(unknown)}; benchmarks/teacher_gain.yml has {sorted(config['cases'])}")
     rows = pd.read_csv(STORE) if STORE.exists() else pd.DataFrame(
-        columns=["case", "seed", "teacher", "val_mse", "digest", "seconds"])
+        columns=["case", "seed", "teacher", "val_mse", "digest", "seconds", "commit"])
     if not args.report_only:
         for name in names:
             rows = run_case(config, name, args.seeds or config["seeds"], rows)

@@ -3,6 +3,8 @@ projector, resumable and re-runnable alone, each its own MLflow run with the per
 
 from __future__ import annotations
 
+import logging
+
 import mlflow
 import pytest
 import torch
@@ -10,12 +12,17 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.validation import ParameterValidationError
 
+from s2kd.errors import InputError
 from s2kd.models import build_model
+from s2kd.narrators.params import NarrateParams
 from s2kd.pipelines.ablations import create_pipeline as ablations_pipeline
 from s2kd.pipelines.distill import create_pipeline as distill_pipeline
+from s2kd.pipelines.evaluate.nodes import evaluate_models
 from s2kd.pipelines.ingest import create_pipeline as ingest_pipeline
 from s2kd.pipelines.narrate import create_pipeline as narrate_pipeline
 from s2kd.pipelines.train_teacher import create_pipeline as train_teacher_pipeline
+from s2kd.recipes.evaluation import EvaluateParams
+from s2kd.recipes.teacher_check import check_teacher, verdict
 from s2kd.training.methods import METHODS
 from tests.helpers import TINY_BUDGET, TINY_DATA, load_conf, run, tiny, tmp_catalog
 
@@ -149,3 +156,53 @@ def test_each_student_is_its_own_mlflow_run_with_per_epoch_loss_terms(project):
                       if r.data.tags.get("kedro.pipeline") == "evaluate+report")
     assert [a.path for a in client.list_artifacts(report_run.info.run_id, "report")] == ["report/report.html",
                                                                                           "report/report.md"]
+
+
+def test_a_teacher_no_better_than_the_plain_student_is_warned_about_flagged_and_skipped_on_request(distilled, caplog):
+    """Every teacher is checked against the plain student's validation MSE before it teaches. With a plain
+    student's row that no teacher beats, s2kd's teacher is warned about and flagged (and still teaches);
+    with ``skip_weak_teachers`` the method is not trained and ``evaluate`` passes over it."""
+    root, catalog, _, table = distilled
+    for method in ("output_kd", "feature_kd", "sdkd", "s2kd"):  # the fixture's run checked every teacher
+        gain = 1 - table.loc[method, "teacher_val_mse"] / table.loc["student", "best_val_mse"]
+        assert table.loc[method, "teacher_gain"] == pytest.approx(gain)
+        assert bool(table.loc[method, "teacher_beats_student"]) == (gain > 0)
+    original = catalog.load("student_student_validation")
+    try:
+        catalog.save("student_student_validation", {**original, "best_val_mse": 1e-9})
+        with caplog.at_level(logging.WARNING, logger="s2kd"):
+            run(distill_pipeline().only_nodes_with_namespaces(["student_s2kd"]), _catalog(root))
+        row = catalog.load("student_s2kd_validation")
+        assert row["teacher_beats_student"] is False and row["skipped"] is False and row["teacher_gain"] < -1e6
+        assert row["best_val_mse"] == table.loc["s2kd", "best_val_mse"]  # trained (resumed) all the same
+        assert "teacher_multimodal" in caplog.text and "NOT better than the plain student" in caplog.text
+
+        skip = _catalog(root, skip_weak_teachers=True)
+        run(distill_pipeline().only_nodes_with_namespaces(["student_s2kd", "student_sdkd"]), skip)
+        assert skip.load("student_s2kd")["kind"] == "skipped" and skip.load("student_sdkd")["kind"] == "skipped"
+        row = skip.load("student_s2kd_validation")
+        assert row["skipped"] is True and row["best_val_mse"] != row["best_val_mse"]  # NaN: nothing trained
+        models = {m: skip.load(m) for m in ("teacher_vision", "student_student", "student_s2kd")}
+        metrics = evaluate_models(skip.load("series"), skip.load("sample_index"), skip.load("normalisation_stats"),
+                                  None, NarrateParams.model_validate(skip.load("params:narrate")),
+                                  EvaluateParams.model_validate(skip.load("params:evaluate")), **models)[0]
+        assert set(metrics["model"]) == {"teacher_vision", "student_student"}
+        assert "student_s2kd was not trained" in caplog.text
+    finally:
+        catalog.save("student_student_validation", original)
+        run(distill_pipeline().only_nodes_with_namespaces(["student_s2kd", "student_sdkd"]), _catalog(root))
+    assert catalog.load("student_s2kd")["kind"] == "simvp"
+
+
+def test_the_check_needs_the_plain_student_and_the_same_validation_windows():
+    teacher = {"best_val_mse": 0.5, "val_windows": 16}
+    with pytest.raises(InputError, match="student_student_validation.*--namespaces student_student"):
+        check_teacher(teacher, None, teacher="teacher_multimodal")
+    with pytest.raises(InputError, match="max_val_samples"):
+        check_teacher(teacher, {"best_val_mse": 0.4, "val_windows": 32}, teacher="teacher_multimodal")
+    check = check_teacher(teacher, {"best_val_mse": 0.4, "val_windows": 16}, teacher="teacher_multimodal")
+    assert check == {"teacher_val_mse": 0.5, "student_val_mse": 0.4, "teacher_gain": pytest.approx(-0.25),
+                     "teacher_beats_student": False}
+    assert "NOT better" in verdict(check, "teacher_multimodal")
+    assert check_teacher({**teacher, "best_val_mse": 0.3}, {"best_val_mse": 0.4, "val_windows": 16},
+                         teacher="t")["teacher_beats_student"] is True

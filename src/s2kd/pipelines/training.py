@@ -12,15 +12,18 @@ DATA = {"series": "series", "sample_index": "sample_index", "normalisation_stats
 
 
 def training_node(func: Callable, name: str, *, params: str, tag: str, teacher: str | None = None,
-                  narratives: bool = False) -> Node:
+                  narratives: bool = False, baseline: str | None = None) -> Node:
     """``<name>.train``, in the namespace ``name`` (one box per model in ``kedro viz``): the model goes to
     the catalog entry ``name``, its validation row to ``<name>_validation``. It reads the data,
-    ``params:<params>`` and ``params:trainer``, and its teacher and the narratives only when it uses them."""
+    ``params:<params>`` and ``params:trainer``, and its teacher and the narratives only when it uses them;
+    ``baseline``: the validation row its teacher is checked against (the plain student's)."""
     inputs = {**DATA, "params": f"params:{params}", "trainer": "params:trainer"}
     if teacher is not None:
         inputs["teacher"] = teacher
     if narratives:
         inputs["narrative_embeddings"] = "narrative_embeddings"
+    if baseline is not None:
+        inputs["baseline"] = baseline
     return Node(func=func, inputs=inputs, outputs=[name, f"{name}_validation"], name="train", namespace=name,
                 tags=[tag, name])
 

@@ -93,6 +93,8 @@ class DistillParams(FitParams):
 
     ``beta``, ``lam`` (``lambda`` in the YAML), ``gamma`` weight ``L_sem``, ``L_spec`` and the
     output-KD term; ``alpha`` is the spectral loss's high-band weight and ``cutoff`` its ``r_c``.
+    ``skip_weak_teachers``: do not train a method whose teacher is not better than the plain student
+    on validation (it is always checked, warned about and flagged).
     Which students exist is not a parameter: one node per method of
     :data:`s2kd.training.methods.METHODS`.
     """
@@ -112,6 +114,7 @@ class DistillParams(FitParams):
     preset: Preset = "small"
     student: dict[str, Any] = Field(default_factory=dict)
     cache_batch_size: PositiveInt = 64
+    skip_weak_teachers: Flag = False
     dataset: str
 
     @field_validator("student")

@@ -34,6 +34,11 @@ def evaluate_models(
         pipeline's MLflow run. ``samples["meta"]["scoring"]`` records the data range and the
         climatology the scores were computed with.
     """
+    skipped = [name for name, payload in models.items() if payload.get("kind") == "skipped"]
+    for name in skipped:
+        logger.warning("evaluate: %s was not trained (its teacher is not better than the plain student; "
+                       "distill.skip_weak_teachers): not scored", name)
+    models = {name: payload for name, payload in models.items() if name not in skipped}
     test = scoring_windows(series, sample_index, normalisation_stats, params)
     rows, efficiency, spectra, run_metrics, samples = [], [], [], {}, {}
     for number, (name, payload) in enumerate(models.items(), start=1):

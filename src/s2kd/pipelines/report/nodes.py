@@ -46,6 +46,30 @@ def _units(stats: dict[str, Any]) -> str:
     return ", ".join(f"{c}: {units.get(c) or 'normalised'}" for c in stats.get("channels", []))
 
 
+def _narrator(narrate: NarrateParams) -> str:
+    """Which narrator wrote the narratives, in which mode ("diagnostic narrator, hindsight mode")."""
+    model = f" ({narrate.openai.model} at {narrate.openai.base_url})" if narrate.narrator == "openai" else ""
+    return f"{narrate.narrator} narrator{model}, {narrate.mode} mode"
+
+
+def _teacher_check_section(rows: pd.DataFrame) -> dict[str, Any]:
+    """The teachers checked against the plain student before they taught (``distill``'s verdicts)."""
+    cols = ["model", "teacher", "teacher_val_mse", "student_val_mse", "teacher_gain", "teacher_beats_student",
+            "skipped"]
+    checked = rows[rows["teacher_beats_student"].notna()][cols] if "teacher_beats_student" in rows else None
+    if checked is None or checked.empty:
+        return {"heading": "Teacher check", "paragraphs": ["No method with a teacher was checked in this run."]}
+    weak = checked[~checked["teacher_beats_student"].astype(bool)]
+    items = [f"WARNING: {r.teacher} is not better than the plain student on validation ({r.teacher_val_mse:.5f} vs "
+             f"{r.student_val_mse:.5f}); {r.model} " + ("was skipped." if bool(r.skipped) else
+                                                         "learnt from it anyway (distill.skip_weak_teachers: false).")
+             for r in weak.itertuples()]
+    return {"heading": "Teacher check",
+            "paragraphs": ["Before it teaches, every teacher's validation MSE is compared with the plain student's "
+                           "on the same windows (teacher_gain = 1 - teacher / student; > 0: the teacher is better)."],
+            "items": items or ["Every teacher is better than the plain student on validation."], "table": checked}
+
+
 def _ranges(scoring: dict[str, Any]) -> str:
     return ", ".join(f"{c} {v:.3g}" for c, v in (scoring.get("data_range") or {}).items()) or "not recorded"
 
@@ -66,8 +90,8 @@ def write_report(
     sample_ids = [int(s) for s in forecast_samples["sample_id"]]
     oracle = [m for m, o in zip(table["model"], table["oracle"], strict=True) if o]
     dataset = distill.dataset
-    trained = pd.DataFrame([load() if callable(load) else load for load in validation.values()])
-    trained = trained[trained["model"].isin(models)].set_index("model").reindex(models).reset_index()
+    rows = pd.DataFrame([load() if callable(load) else load for load in validation.values()])
+    trained = rows[rows["model"].isin(models)].set_index("model").reindex(models).reset_index()
     eff = efficiency.copy()
     teacher_row = eff[eff["model"] == "teacher_multimodal"]
     if not teacher_row.empty:
@@ -82,6 +106,7 @@ def write_report(
                         "is better for errors, higher for acc, ssim, psnr. The last columns give each model's MSE "
                         "change against the plain student and against feature_kd (negative: lower error). "
                         "Formulas and the names other benchmarks use: docs/evaluation.md."]
+         + [f"Narratives: {_narrator(narrate)}."]
          + ([f"Oracle: {', '.join(oracle)} read hindsight narratives, privileged text written with the target "
              "window in view; they are upper references, not deployable forecasters."] if oracle else []),
          "table": changes[["model", "role", *[c for c in table.columns if c not in ("model", "role", "oracle")],
@@ -98,6 +123,7 @@ def write_report(
                         f"climatology {scoring.get('climatology', 'fitted on the training split')}."],
          "table": method_table(metrics_table, CONVENTION_METRICS).drop(columns="oracle")},
         {"heading": "Where S2-KD wins and where it does not", "items": winner_lines(table)},
+        _teacher_check_section(rows),
         {"heading": "Per lead time", "images": [{"alt": "metrics per lead time (teachers dashed)",
                                                  "png": lead_time_curves(metrics_table)}]},
         {"heading": "Power spectra",
