@@ -267,6 +267,21 @@ def motions(geo: Geo, a0: np.ndarray, a1: np.ndarray, hours: float,
             for sh, (c, _) in zip(shifts, windows, strict=True)]
 
 
+def stepwise_motion(geo: Geo, frames: np.ndarray, hours: float, max_step_px: int) -> dict[str, Any]:
+    """Motion of a field over a window, summed from consecutive frames, each step capped at
+    ``max_step_px``: sparse fields (radar echoes) give whitened correlation spurious far peaks between
+    distant frames, while between neighbours the true shift is a few pixels (on KNMI and BoM radar it
+    agrees with a brute-force shift search in 28/28 and 31/38 windows, first-to-last in 28/28 and 15/38).
+    """
+    if hours <= 0 or frames.shape[0] < 2:
+        return dict(_NO_MOTION)
+    weight = _weight(frames.shape[1:], None, None, geo.periodic_x)[None]
+    shifts = [phase_shifts(a, b, weight, max_shift=(max_step_px, max_step_px))[0]
+              for a, b in zip(frames[:-1], frames[1:], strict=True)]
+    dy, dx, peak = (float(v) for v in np.sum(shifts, axis=0))
+    return _motion_words(geo, (dy, dx, peak / len(shifts)), hours, (geo.h - 1) / 2)
+
+
 def motion(geo: Geo, a0: np.ndarray, a1: np.ndarray, hours: float, centre: tuple[float, float] | None,
            sigma: float | None) -> dict[str, Any]:
     """Motion of a field (or of one feature, with ``centre``) between two frames, in words and numbers."""

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from s2kd.narrators.base import SampleContext
-from s2kd.narrators.geometry import Geo, hours_spanned, motion, rounded
-from s2kd.narrators.text import Text, capitalise, motion_phrase
+from s2kd.narrators.geometry import Geo, hours_spanned, rounded, stepwise_motion
+from s2kd.narrators.text import Text, capitalise, motion_phrase, with_article
 
 
 def echo_threshold(unit: str) -> float:
@@ -76,8 +76,8 @@ def _radar_window(geo: Geo, frames: np.ndarray, thr: float, unit: str, hours: fl
                     "peak_region": geo.place(i, j)})
     else:
         out.update({"centroid": None, "peak": None, "peak_word": None, "peak_region": None})
-    if excess[0].sum() > 0 and last.sum() > 0:
-        out["motion"] = motion(geo, excess[0], last, hours, None, None)
+    if (excess.sum(axis=(1, 2)) > 0).all():  # an echo in every frame: follow it frame by frame
+        out["motion"] = stepwise_motion(geo, excess, hours, max_step_px=max(2, round(min(geo.h, geo.w) / 32)))
     else:
         out["motion"] = None
     d_cov = float(cov[-1] - cov[0])
@@ -116,10 +116,11 @@ def radar_facts(sample: SampleContext, geo: Geo, hindsight: bool) -> dict[str, A
 
 
 def _state(w: dict[str, Any]) -> str:
-    pct = 100.0 * w["coverage"]
+    pct = math.floor(100.0 * w["coverage"] + 0.5)  # half up: 2.5 % reads 3 %
     if not w.get("peak_word"):
         return "No rain to speak of"
-    s = f"{capitalise(w['coverage_word'])} covers {pct:.0f}% of the area, mostly in {w['centroid']}"
+    verb = "cover" if w["coverage_word"].endswith("showers") else "covers"
+    s = f"{capitalise(w['coverage_word'])} {verb} {pct}% of the area, mostly in {w['centroid']}"
     if w["peak_region"] == w["centroid"]:
         return s + f", with {w['peak_word']} cores there"
     return s + f", with {w['peak_word']} cores in {w['peak_region']}"
@@ -129,7 +130,8 @@ def radar_sentences(d: dict[str, Any], text: Text) -> None:
     """Clauses of a radar narrative: season and time, coverage and cores, trend and motion, what comes next."""
     cal, r = d["calendar"], d["radar"]
     w = r["input"]
-    text.add(9, f"A {cal['season']} {cal['time_of_day']} in {cal['month']}, {cal['hour']:02d}:{cal['minute']:02d}")
+    text.add(9, f"{capitalise(with_article(cal['season']))} {cal['time_of_day']} in {cal['month']}, "
+                f"{cal['hour']:02d}:{cal['minute']:02d}")
     text.add(8, _state(w))
     mp = motion_phrase(w.get("motion"))
     if w.get("peak_word"):
