@@ -245,6 +245,14 @@ def lead_trend(changes: pd.Series) -> str:
             "not keep growing with lead time here.")
 
 
+def narrator_line(spec: dict[str, Any]) -> str:
+    """Which narrator wrote the narratives the teachers read, in which mode (every result says it)."""
+    params = spec.get("params") or {}
+    narrator = params.get("narrate.narrator", "diagnostic")
+    mode = params.get("narrate.mode", "hindsight")
+    return f"Narratives: the `{narrator}` narrator, `{mode}` mode."
+
+
 def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], figures: Path) -> tuple[list[str],
                                                                                                         dict]:
     spec = config["datasets"][dataset]
@@ -258,7 +266,7 @@ def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], 
            f"Kedro environment `{spec.get('env') or 'base'}`"
            + (", parameters " + ", ".join(f"`{k}={v}`" for k, v in spec["params"].items())
               if spec.get("params") else "")
-           + ".", ""]
+           + ". " + narrator_line(spec), ""]
 
     # the teachers are trained once and shared by the seeds: their rows are the first seed's (no spread)
     once = metrics[(metrics["role"] != "teacher") | (metrics["seed"] == seeds[0])]

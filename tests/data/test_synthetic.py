@@ -233,7 +233,8 @@ def test_sudden_events_peak_half_a_day_after_onset_and_are_invisible_before(sudd
         rise, fall = e.peak_step - e.onset_step, e.end_step - e.peak_step
         for step in range(max(int(e.onset_step), 0), min(int(e.end_step) + 1, n)):
             tau = step - e.onset_step
-            env = np.sin(0.5 * np.pi * tau / rise) ** 2 if tau <= rise else np.cos(0.5 * np.pi * (tau - rise) / fall) ** 2
+            env = (np.sin(0.5 * np.pi * tau / rise) ** 2 if tau <= rise
+                   else np.cos(0.5 * np.pi * (tau - rise) / fall) ** 2)
             d = _distance(lat, lon, *event_centre(e, step))
             expected[step] += e.amplitude * env * np.exp(-0.5 * d**2 / e.radius_deg**2)
     diff = (s.values - off.series.values)[:, 0].astype(float)

@@ -580,6 +580,29 @@ def test_ncep_narratives_are_distinct(shared_data):
         assert any("Hudson Bay" in t for t in texts)
 
 
+def test_regional_grid_narratives_are_distinct_and_name_places_within_it(shared_data):
+    """NCEP cut to a 10 x 15 degree box (35-45 N, 100-85 W; 5 x 7 cells): the global and North American
+    tables would name one or two regions; places within the domain keep the narratives apart."""
+    from s2kd.data.sources.xarray_source import load_xarray
+
+    series = load_xarray(path=str(shared_data / "ncep_air_temperature" / "air_temperature.nc"),
+                         variables=["air"]).series.compute()
+    inside = (series.lat >= 35) & (series.lat <= 45) & (series.lon >= 260) & (series.lon <= 275)
+    series = series.where(inside, drop=True)
+    assert series.shape[-2:] == (5, 7)
+    x = np.asarray(series.values, dtype=np.float32)
+    clim = climatology(x, pd.DatetimeIndex(series["time"].values))
+    samples = cut_windows(series, pd.DataFrame(), np.arange(0, 1000, 2), clim=clim)
+    for narrator in (CONTEXT, HINDSIGHT):
+        texts = [n.text for n in narrator.narrate(samples)]
+        frac = len(set(texts)) / len(texts)
+        places = {m.group(1) for t in texts for m in re.finditer(r"(the [a-z-]+, around [A-Z]\w*(?: [A-Z]\w*)*)", t)}
+        logger.info("regional NCEP %s: %.3f distinct of %d, %d places; e.g. %s", narrator.mode, frac, len(texts),
+                    len(places), texts[0])
+        assert frac >= 0.9 and len(places) >= 6, (frac, places)
+        assert all("over the United States" in t for t in texts)
+
+
 def test_bikenyc_and_knmi_narratives(shared_data):
     from s2kd.data.sources.st_grid_h5 import load_st_grid_h5
     from s2kd.data.sources.xarray_source import load_xarray

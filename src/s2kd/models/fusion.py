@@ -20,8 +20,9 @@ class CrossModalAlignment(nn.Module):
     stays finite. ``gated=True``: each block's residuals pass through a ``tanh`` gate that starts
     closed (:class:`~s2kd.models.blocks.AttentionBlock`), so the teacher starts as its vision twin
     and opens to the text only as far as it helps. ``text=None`` means "no text for any sample" and
-    is exactly the same computation as an all-``False`` mask: the blocks then see the null token only, so a teacher that never gets
-    text (the vision teacher) keeps the same architecture with no text information in it.
+    is exactly the same computation as an all-``False`` mask: the blocks then see the null token
+    only, so a teacher that never gets text (the vision teacher) keeps the same architecture with no
+    text information in it.
     """
 
     def __init__(self, *, d: int, n_blocks: int, n_heads: int, dropout: float = 0.0, mlp_ratio: float = 4.0,

@@ -273,6 +273,15 @@ def _cities() -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...], tupl
             tuple(countries.get(c["countrycode"], c["countrycode"]) for c in rows))
 
 
+def _country_phrase(name: str) -> str:
+    """A country's name as a sentence reads it: "the United States", "the Netherlands", "Germany"."""
+    plural = name.endswith("s") and not name.endswith(("us", "ss"))
+    if plural or name.startswith(("United ", "Czech ", "Dominican ")) or any(
+            w in name for w in ("Republic", "Kingdom", "Islands")):
+        return f"the {name}"
+    return name
+
+
 def _regional_cached(lat_bytes: bytes, lon_bytes: bytes) -> tuple[np.ndarray, tuple[str, ...], str]:
     lat = np.frombuffer(lat_bytes, dtype=float)
     lon360 = np.asarray(_lon360(np.frombuffer(lon_bytes, dtype=float)))
@@ -303,7 +312,7 @@ def _regional_cached(lat_bytes: bytes, lon_bytes: bytes) -> tuple[np.ndarray, tu
     index = third(lat, la0, la1)[:, None] * 3 + third(rel, lo0, lo1)[None, :]
     index.setflags(write=False)
     countries = [c_country[k] for k in np.flatnonzero(inside)]
-    phrase = max(set(countries), key=countries.count) if countries else region_name(
+    phrase = _country_phrase(max(sorted(set(countries)), key=countries.count)) if countries else region_name(
         0.5 * (la0 + la1), west + 0.5 * (lo0 + lo1), "global")
     return index.astype(np.int32), tuple(names), phrase
 
