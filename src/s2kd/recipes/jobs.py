@@ -198,7 +198,9 @@ def teacher_job(values: np.ndarray, index: pd.DataFrame, stats: Mapping[str, Any
                   **_run_identity(p, trainer)}
     digest = fingerprint(run_params, stats, train_rows, val_rows,
                          arrays=(text["tokens"], text["mask"]) if text is not None else ())
-    return TrainingJob(name=name, kind="teacher", model=model, run_params=run_params, tags={},
+    written = (embeddings or {}).get("meta") or {} if use_text else {}
+    tags = {f"s2kd.{k}": str(written[k]) for k in ("narrator", "narrator_model", "mode") if written.get(k)}
+    return TrainingJob(name=name, kind="teacher", model=model, run_params=run_params, tags=tags,
                        checkpoint_dir=Path(p.checkpoint_dir) / f"{name}-{digest}", train_set=train_set,
                        val_set=val_set, fit_params=p)
 

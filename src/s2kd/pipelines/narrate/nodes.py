@@ -83,7 +83,9 @@ def embed_narratives(narratives: pd.DataFrame, sample_index: pd.DataFrame, param
         params: the ``narrate`` parameter group.
 
     Returns:
-        ``{"sample_id", "tokens" (N, L, 384) float16, "mask" (N, L) bool, "meta"}``.
+        ``{"sample_id", "tokens" (N, L, 384) float16, "mask" (N, L) bool, "meta"}``; ``meta`` says
+        which narrator (``narrator``, ``narrator_model``) wrote them in which ``mode``, so every
+        teacher trained on them says it too.
     """
     options = params.embedding
     ids = sample_index["sample_id"].to_numpy()
@@ -101,6 +103,9 @@ def embed_narratives(narratives: pd.DataFrame, sample_index: pd.DataFrame, param
     if options.shuffle:
         perm = shuffle_within_splits(sample_index["split"].to_numpy(), options.shuffle_seed)
         tokens, mask = tokens[perm], mask[perm]
+    written = table.loc[ids]
+    provenance = {k: ",".join(sorted(map(str, written[c].dropna().unique()))) if c in written else ""
+                  for k, c in (("narrator", "narrator"), ("narrator_model", "model"), ("mode", "mode"))}
     return {"sample_id": ids, "tokens": tokens, "mask": mask,
             "meta": {"model": MODEL_NAME, "max_length": options.max_length, "shuffled": options.shuffle,
-                     "shuffle_seed": options.shuffle_seed}}
+                     "shuffle_seed": options.shuffle_seed, **provenance}}
