@@ -11,7 +11,7 @@ import pytest
 from s2kd.data.sources import load_source
 from s2kd.data.sources.base import EVENT_COLUMNS, SourceData
 from s2kd.data.sources.synthetic import load_synthetic
-from s2kd.data.sources.synthetic_events import event_centre
+from s2kd.data.sources.synthetic_events import SUDDEN_SITES, event_centre
 from s2kd.errors import ParameterError
 
 SMALL = {"n_times": 200, "height": 16, "width": 32, "events_per_year": 60.0, "sudden_per_year": 0.0}
@@ -226,6 +226,12 @@ def test_sudden_events_peak_half_a_day_after_onset_and_are_invisible_before(sudd
     assert ((days >= 1.5 - 0.25) & (days <= 3 + 0.25)).all()
     assert (np.sign(ev[ev.type == "cold_snap"].amplitude) == -1).all()
     assert (np.sign(ev[ev.type == "warm_surge"].amplitude) == 1).all()
+    # each forms near one of the genesis sites, and every site gets some
+    site = np.array(SUDDEN_SITES)
+    dlat = np.abs(ev.lat0.to_numpy()[:, None] - site[None, :, 0])
+    dlon = np.abs((ev.lon0.to_numpy()[:, None] - site[None, :, 1] + 180) % 360 - 180)
+    near = (dlat <= 3) & (dlon <= 3)
+    assert near.any(axis=1).all() and near.any(axis=0).sum() >= 6
     s = on.series
     lat, lon, n = s["lat"].values, s["lon"].values, s.sizes["time"]
     expected = np.zeros((n, lat.size, lon.size))

@@ -117,8 +117,9 @@ def event_facts(sample: SampleContext, geo: Geo, hindsight: bool, max_items: int
             rec["peak_region"] = where(float(peak_tau)) if rec["peak_in_target"] else None
             rec["end_region"] = where(float(end_tau)) if rec["ends_in_target"] else None
             rec["region_at_target_end"] = where(tau_end) if (tau_end >= 0 and tau_last <= end_tau) else None
-            if not visible:
-                rec["rank"] = abs(amp) * 0.5 + (1e-3 if rec["onset_in_target"] else 0.0)
+            if not visible:  # what only hindsight knows ranks first: an event that begins unseen
+                rec["rank"] = abs(amp) * (2.0 if rec["onset_in_target"] else 0.5) + (
+                    1.0 if rec["onset_in_target"] else 0.0)
         elif not visible:
             continue  # context mode: events of the future stay unknown
         rec.setdefault("rank", 0.0)
@@ -177,6 +178,7 @@ def next_sentences(events: list[dict[str, Any]], text: Text, max_items: int) -> 
                     parts.append(f"the {p} over {e['region']} keeps growing")
                 else:
                     parts.append(f"the {p} over {e['region']} weakens")
+        begins = bool(e.get("onset_in_target"))  # the pixels cannot show it: kept before anything else
         for k, part in enumerate(parts):
-            text.add(8 if n == 0 else 6 if k == 0 else 5, part, group="events_next")
+            text.add(9 if begins and k == 0 else 8 if n == 0 else 6 if k == 0 else 5, part, group="events_next")
         n += bool(parts)

@@ -30,12 +30,14 @@ sampled every ``step_hours`` from ``start``. The field is the sum of four parts:
    ``sin^2(pi * (step - onset_step) / duration)``: zero at ``onset_step`` and ``end_step``, equal to
    the event's ``amplitude`` exactly at ``peak_step`` (the middle). The amplitude is the type's base
    (+8 K, -10 K, -6 K) times a random factor 0.75-1.25 times ``event_strength``.
-5. **Sudden events**: cold snaps (-12 K) and warm surges (+10 K), ``sudden_per_year`` of them (365 by
-   default: about one onset per day), radius 12-18 degrees, lasting 1.5-3 days, that reach their peak
-   12 hours after onset (``sin^2`` up, ``cos^2`` down), times 0.75-1.25 times ``sudden_strength``. One
-   whose onset falls in a sample's target window is invisible in its input frames: only the hindsight
-   narrative, which names it (type, place, strength, when, heading), can tell the teacher.
-   ``sudden_strength`` is the dial of what the text knows that the pixels do not.
+5. **Sudden events**: cold snaps (-15 K) and warm surges (+13 K), ``sudden_per_year`` of them (365 by
+   default: about one onset per day), forming within 3 degrees of one of eight genesis sites (the lee
+   of the Rockies, the Gulf Stream, the North Pacific, Iceland, Genoa, the Kuroshio, the Tasman Sea,
+   Patagonia), radius 14-20 degrees, lasting 1.5-3 days, that reach their peak 12 hours after onset
+   (``sin^2`` up, ``cos^2`` down), times 0.75-1.25 times ``sudden_strength``. One whose onset falls
+   in a sample's target window is invisible in its input frames: only the hindsight narrative, which
+   names it (type, place, strength, when, heading), can tell the teacher. ``sudden_strength`` is the
+   dial of what the text knows that the pixels do not.
 
 ``event_strength`` and ``sudden_strength`` set how much of the future the events drive, from 0 (pure
 background) upwards. At 0 the events table keeps exactly the same rows (the same seed gives the same
@@ -71,6 +73,7 @@ from pydantic import Field, StrictInt, field_validator
 from s2kd.data.sources.base import SourceData
 from s2kd.data.sources.synthetic_events import (
     EVENT_TYPES,
+    SUDDEN_SITES,
     SUDDEN_TYPES,
     add_events,
     draw_events,
@@ -261,7 +264,8 @@ def load_synthetic(options: SyntheticOptions | None = None, /, **overrides: Any)
     timing = {"n_times": n_times, "step_hours": step_hours, "start": start_ts}
     events = number_events([
         draw_events(rng_ev, EVENT_TYPES, per_year=o.events_per_year, strength=o.event_strength, **timing),
-        draw_events(rng_sudden, SUDDEN_TYPES, per_year=o.sudden_per_year, strength=o.sudden_strength, **timing),
+        draw_events(rng_sudden, SUDDEN_TYPES, per_year=o.sudden_per_year, strength=o.sudden_strength,
+                    sites=SUDDEN_SITES, **timing),
     ], start=start_ts, step_hours=step_hours)
     add_events(field, events, lat, lon)
 

@@ -6,7 +6,8 @@ Two families, each drawn from its own random stream so that one never changes th
   scaled by ``event_strength``): their ``sin^2`` envelope grows from zero at onset to the peak in the
   middle of the event and back, so they are mostly visible in the input frames before they matter.
 - **Sudden events** (``SUDDEN_TYPES``: cold snaps and warm surges, ``sudden_per_year``, scaled by
-  ``sudden_strength``): they reach their peak ``rise_hours`` (12 h) after onset, so one whose onset
+  ``sudden_strength``), formed at eight genesis sites (``SUDDEN_SITES``, within 3 degrees): they
+  reach their peak ``rise_hours`` (12 h) after onset, so one whose onset
   falls inside a sample's target window leaves no trace in its input frames. Only the hindsight
   narrative can tell the teacher about it (where, what, how strong, when); ``sudden_strength`` is the
   dial of how much the narratives know that the pixels do not (0: the same narratives, no event in
@@ -43,11 +44,20 @@ EVENT_TYPES: dict[str, dict[str, Any]] = {
     "storm": {"amplitude": -6.0, "days": (1.0, 3.0), "speed": 8.0, "radius": (5.0, 9.0), "p": 0.35},
 }
 SUDDEN_TYPES: dict[str, dict[str, Any]] = {
-    "cold_snap": {"amplitude": -12.0, "days": (1.5, 3.0), "speed": 6.0, "radius": (12.0, 18.0), "p": 0.5,
+    "cold_snap": {"amplitude": -15.0, "days": (1.5, 3.0), "speed": 6.0, "radius": (14.0, 20.0), "p": 0.5,
                   "rise_hours": 12.0},
-    "warm_surge": {"amplitude": 10.0, "days": (1.5, 3.0), "speed": 4.0, "radius": (12.0, 18.0), "p": 0.5,
+    "warm_surge": {"amplitude": 13.0, "days": (1.5, 3.0), "speed": 4.0, "radius": (14.0, 20.0), "p": 0.5,
                    "rise_hours": 12.0},
 }
+#: Where sudden events form (degrees north, east), as real ones favour the lee of mountains and the warm
+#: western boundary currents: the lee of the Rockies, the Gulf Stream, the North Pacific storm track,
+#: Iceland, the Gulf of Genoa, the Kuroshio, the Tasman Sea, Patagonia. Each forms within 3 degrees
+#: of its site, so a narrative's place ("the central United States") says where to look.
+SUDDEN_SITES: tuple[tuple[float, float], ...] = (
+    (40.0, 255.0), (38.0, 285.0), (45.0, 180.0), (55.0, 320.0), (47.0, 10.0), (38.0, 140.0), (-42.0, 150.0),
+    (-45.0, 295.0),
+)
+SITE_JITTER_DEG = 3.0
 #: Every type any family draws (the narrators' vocabulary).
 ALL_TYPES: tuple[str, ...] = (*EVENT_TYPES, *SUDDEN_TYPES)
 
@@ -93,9 +103,13 @@ def event_envelope(event_row: Mapping[str, Any] | pd.Series, step: Any) -> np.nd
 
 def draw_events(
     rng: np.random.Generator, types: Mapping[str, Mapping[str, Any]], *, n_times: int, step_hours: float,
-    start: pd.Timestamp, per_year: float, strength: float,
+    start: pd.Timestamp, per_year: float, strength: float, sites: tuple[tuple[float, float], ...] | None = None,
 ) -> pd.DataFrame:
     """Draw one family's event table (independent of the background; ``strength`` only scales amplitudes).
+
+    Centres are uniform in the mid-latitudes (30-60 degrees) of either hemisphere, or, with ``sites``,
+    within :data:`SITE_JITTER_DEG` of one of them (drawn after every other attribute, so a family
+    without sites draws exactly as before).
 
     Returns the table in :data:`EVENT_COLUMNS` order without ``event_id`` (numbered by the caller),
     keeping the events with at least one non-zero frame inside ``[0, n_times)``.
@@ -116,6 +130,11 @@ def draw_events(
     u_days, u_radius = rng.random(n), rng.random(n)
     amp_factor = rng.uniform(0.75, 1.25, n)
     onset = rng.integers(-lead, n_times, n)
+    lat_start, lon_start = hemi * lat_abs, lon0
+    if sites:
+        site = np.asarray(sites, dtype=float)[rng.integers(0, len(sites), n)]  # (n, 2)
+        jitter = rng.uniform(-SITE_JITTER_DEG, SITE_JITTER_DEG, (n, 2))
+        lat_start, lon_start = site[:, 0] + jitter[:, 0], np.mod(site[:, 1] + jitter[:, 1], 360.0)
 
     rows = []
     for i in range(n):
@@ -128,7 +147,7 @@ def draw_events(
             rise = max(1, int(round(spec["rise_hours"] / step_hours)))
             duration = max(duration, rise + 1)
         r_lo, r_hi = spec["radius"]
-        lat0 = hemi[i] * lat_abs[i]
+        lat0 = float(lat_start[i])
         speed = spec["speed"] * speed_factor[i] / steps_per_day  # degrees of great circle per step
         o = int(onset[i])
         rows.append({
@@ -137,7 +156,7 @@ def draw_events(
             "peak_step": o + rise,
             "end_step": o + duration,
             "lat0": float(lat0),
-            "lon0": float(lon0[i]),
+            "lon0": float(lon_start[i]),
             "dlat_per_step": float(speed * _UNIT_NORTH[heading[i]]),
             "dlon_per_step": float(speed * _UNIT_EAST[heading[i]] / np.cos(np.deg2rad(lat0))),
             "heading": HEADINGS[heading[i]],
