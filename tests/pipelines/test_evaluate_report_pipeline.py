@@ -142,3 +142,21 @@ def test_two_variables_of_real_data_are_scored_and_reported_each_in_its_own_row(
     html = catalog.load("report_html")
     assert "rmse_physical (inflow)" in html and "rmse_physical (outflow)" in html
     assert "weighting: none (no latitude grid)" in html  # flows: no area weights
+
+
+def test_the_report_lists_a_teacher_no_better_than_the_plain_student():
+    from s2kd.pipelines.report.nodes import _teacher_check_section
+
+    rows = pd.DataFrame([
+        {"model": "student_student", "best_val_mse": 0.010},
+        {"model": "student_s2kd", "teacher": "teacher_multimodal", "teacher_val_mse": 0.012, "student_val_mse": 0.010,
+         "teacher_gain": -0.2, "teacher_beats_student": False, "skipped": False, "best_val_mse": 0.011},
+        {"model": "student_sdkd", "teacher": "teacher_vision", "teacher_val_mse": 0.009, "student_val_mse": 0.010,
+         "teacher_gain": 0.1, "teacher_beats_student": True, "skipped": False, "best_val_mse": 0.0095},
+    ])
+    section = _teacher_check_section(rows)
+    assert list(section["table"]["model"]) == ["student_s2kd", "student_sdkd"]
+    assert section["items"] == ["WARNING: teacher_multimodal is not better than the plain student on validation "
+                                "(0.01200 vs 0.01000); student_s2kd learnt from it anyway "
+                                "(distill.skip_weak_teachers: false)."]
+    assert "Every teacher is better" in _teacher_check_section(rows.drop(index=1))["items"][0]
