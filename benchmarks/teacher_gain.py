@@ -88,6 +88,10 @@ def gain_table(config: dict, rows: pd.DataFrame) -> pd.DataFrame:
         part = rows[rows["case"] == name].pivot_table(index="seed", columns="teacher", values="val_mse")
         if part.empty:
             continue
+        borrowed = spec.get("vision_from")  # the vision teacher reads no text: the same run serves both modes
+        if borrowed and "vision" not in part:
+            other = rows[(rows["case"] == borrowed) & (rows["teacher"] == "vision")].set_index("seed")["val_mse"]
+            part["vision"] = other.reindex(part.index)
         row = {"case": name, "what": spec["what"], "seeds": len(part)}
         for t in ("multimodal", "shuffled", "vision"):
             if t in part:
