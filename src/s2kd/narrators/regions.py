@@ -282,6 +282,7 @@ def _country_phrase(name: str) -> str:
     return name
 
 
+@lru_cache(maxsize=32)
 def _regional_cached(lat_bytes: bytes, lon_bytes: bytes) -> tuple[np.ndarray, tuple[str, ...], str]:
     lat = np.frombuffer(lat_bytes, dtype=float)
     lon360 = np.asarray(_lon360(np.frombuffer(lon_bytes, dtype=float)))
@@ -309,15 +310,13 @@ def _regional_cached(lat_bytes: bytes, lon_bytes: bytes) -> tuple[np.ndarray, tu
                 best = np.flatnonzero(inside)[here[np.argmax(c_pop[inside][here])]]
                 part = f"{part}, around {c_name[best]}"
             names.append(part)
-    index = third(lat, la0, la1)[:, None] * 3 + third(rel, lo0, lo1)[None, :]
-    index.setflags(write=False)
+    index = (third(lat, la0, la1)[:, None] * 3 + third(rel, lo0, lo1)[None, :]).astype(np.int32)
+    index.setflags(write=False)  # cached: shared by every sample of the grid
     countries = [c_country[k] for k in np.flatnonzero(inside)]
     phrase = _country_phrase(max(sorted(set(countries)), key=countries.count)) if countries else region_name(
         0.5 * (la0 + la1), west + 0.5 * (lo0 + lo1), "global")
-    return index.astype(np.int32), tuple(names), phrase
+    return index, tuple(names), phrase
 
-
-_regional_cached = lru_cache(maxsize=32)(_regional_cached)
 
 
 def regional_map(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, tuple[str, ...], str]:
