@@ -21,8 +21,6 @@ from s2kd.narrators.geometry import KELVIN_BOUNDS, Geo, magnitude_word, rounded
 from s2kd.narrators.regions import region_name
 from s2kd.narrators.text import Text, with_article
 
-_EVENT_WORDS = {"heat_wave": "heat wave", "cold_outbreak": "cold outbreak", "storm": "storm",
-                "cold_snap": "cold snap", "warm_surge": "warm surge"}
 _PHASE = {"forming": "is just forming", "growing": "is growing", "near its peak": "is near its peak",
           "decaying": "is decaying", "fading out": "is fading out"}
 
@@ -34,7 +32,7 @@ def _when(fraction: float) -> str:
 
 def event_phrase(kind: str) -> str:
     """``"heat_wave"`` -> ``"heat wave"`` (no article)."""
-    return _EVENT_WORDS.get(str(kind), str(kind).replace("_", " "))
+    return str(kind).replace("_", " ")
 
 
 def parse_events(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -118,8 +116,7 @@ def event_facts(sample: SampleContext, geo: Geo, hindsight: bool, max_items: int
             rec["end_region"] = where(float(end_tau)) if rec["ends_in_target"] else None
             rec["region_at_target_end"] = where(tau_end) if (tau_end >= 0 and tau_last <= end_tau) else None
             if not visible:  # what only hindsight knows ranks first: an event that begins unseen
-                rec["rank"] = abs(amp) * (2.0 if rec["onset_in_target"] else 0.5) + (
-                    1.0 if rec["onset_in_target"] else 0.0)
+                rec["rank"] = 2.0 * abs(amp) + 1.0 if rec["onset_in_target"] else 0.5 * abs(amp)
         elif not visible:
             continue  # context mode: events of the future stay unknown
         rec.setdefault("rank", 0.0)

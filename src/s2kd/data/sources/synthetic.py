@@ -259,7 +259,6 @@ def load_synthetic(options: SyntheticOptions | None = None, /, **overrides: Any)
             anom[c0:c1] = np.fft.irfft(out, n=width, axis=-1)
         field += anomaly_std * anom
 
-    # 4. events
     # 4. and 5. events, each family from its own stream
     timing = {"n_times": n_times, "step_hours": step_hours, "start": start_ts}
     events = number_events([

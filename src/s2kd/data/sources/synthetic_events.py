@@ -58,8 +58,6 @@ SUDDEN_SITES: tuple[tuple[float, float], ...] = (
     (-45.0, 295.0),
 )
 SITE_JITTER_DEG = 3.0
-#: Every type any family draws (the narrators' vocabulary).
-ALL_TYPES: tuple[str, ...] = (*EVENT_TYPES, *SUDDEN_TYPES)
 
 
 def event_centre(event_row: Mapping[str, Any] | pd.Series, step: Any) -> tuple[Any, Any]:
