@@ -227,11 +227,14 @@ def test_sudden_events_peak_half_a_day_after_onset_and_are_invisible_before(sudd
     assert (np.sign(ev[ev.type == "cold_snap"].amplitude) == -1).all()
     assert (np.sign(ev[ev.type == "warm_surge"].amplitude) == 1).all()
     # each forms near one of the genesis sites, and every site gets some
-    site = np.array(SUDDEN_SITES)
+    site = np.array([s[:2] for s in SUDDEN_SITES])
     dlat = np.abs(ev.lat0.to_numpy()[:, None] - site[None, :, 0])
     dlon = np.abs((ev.lon0.to_numpy()[:, None] - site[None, :, 1] + 180) % 360 - 180)
     near = (dlat <= 3) & (dlon <= 3)
     assert near.any(axis=1).all() and near.any(axis=0).sum() >= 6
+    # ... and takes that site's kind, so a narrative's place says what comes
+    kind_of_site = np.array([s[2] for s in SUDDEN_SITES])
+    assert (kind_of_site[near.argmax(axis=1)] == ev.type.to_numpy()).all()
     s = on.series
     lat, lon, n = s["lat"].values, s["lon"].values, s.sizes["time"]
     expected = np.zeros((n, lat.size, lon.size))

@@ -25,16 +25,17 @@ from s2kd.models import (
     preset_configs,
 )
 from s2kd.models.blocks import count_parameters, pad_to_multiple, sincos_pos_embed_2d
+from s2kd.models.fusion import CrossModalAlignment
 from s2kd.models.spectral import SpectralConv2d, lowpass, radial_frequency, split_bands
 
 GRIDS = [(25, 53), (16, 8), (32, 64)]
 T_IN, T_OUT, B, L = 3, 5, 2, 7
 
 
-def _teacher(c: int = 1, *, use_text: bool = True, low_op: str = "fno", seed: int = 0):
+def _teacher(c: int = 1, *, use_text: bool = True, low_op: str = "fno", seed: int = 0, **overrides):
     cfg, _ = preset_configs("tiny", in_channels=c, t_in=T_IN, t_out=T_OUT)
     torch.manual_seed(seed)
-    return build_model("teacher", dataclasses.replace(cfg, use_text=use_text, low_op=low_op)).eval()
+    return build_model("teacher", dataclasses.replace(cfg, use_text=use_text, low_op=low_op, **overrides)).eval()
 
 
 def _student(backbone: str, c: int = 1, seed: int = 0):
@@ -238,7 +239,7 @@ def test_teacher_bands(low_op):
 def test_multimodal_teacher_reads_text():
     """A new teacher's fusion gates are closed: it forecasts as its vision twin whatever the text; once
     the gates open (as training opens them), the narrative changes the forecast."""
-    model = _teacher(1)
+    model = _teacher(1, gated_fusion=True)
     x = _frames(1, 25, 53)
     with torch.no_grad():
         torch.testing.assert_close(model(x, *_text(0))["y_hat"], model(x)["y_hat"], rtol=0, atol=0)
@@ -249,6 +250,38 @@ def test_multimodal_teacher_reads_text():
         none = model(x)["y_hat"]
     assert (a - b).abs().max() > 1e-4, "changing the narrative does not change the forecast"
     assert (a - none).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("queries", ["position", "visual"])
+def test_default_teacher_reads_text_from_the_start(queries):
+    model = _teacher(1, fusion_queries=queries)
+    x = _frames(1, 25, 53)
+    with torch.no_grad():
+        a, b, none = model(x, *_text(0))["y_hat"], model(x, *_text(1))["y_hat"], model(x)["y_hat"]
+    assert (a - b).abs().max() > 1e-4 and (a - none).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("queries", ["position", "visual"])
+def test_position_queries_ask_the_text_by_place_alone(queries):
+    """With position queries the text's answer at a place is the same whatever the frames show there
+    (the attention residual of one block, its MLP silenced); with visual queries it is not."""
+    fusion = CrossModalAlignment(d=16, n_blocks=1, n_heads=2, position_queries=queries == "position").eval()
+    with torch.no_grad():
+        fusion.blocks[0].mlp.fc2.weight.zero_()
+        fusion.blocks[0].mlp.fc2.bias.zero_()
+    text = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(0))
+    z1, z2 = (torch.randn(2, 16, 4, 6, generator=torch.Generator().manual_seed(s)) for s in (1, 2))
+    with torch.no_grad():
+        answer1, answer2 = fusion(z1, text) - z1, fusion(z2, text) - z2
+    same = torch.allclose(answer1, answer2, atol=1e-6)
+    assert same == (queries == "position")
+    assert answer1.abs().max() > 1e-3
+
+
+def test_fusion_queries_must_be_known():
+    cfg, _ = preset_configs("tiny", in_channels=1, t_in=T_IN, t_out=T_OUT)
+    with pytest.raises(ParameterError, match="fusion_queries"):
+        dataclasses.replace(cfg, fusion_queries="pixels")
 
 
 def test_vision_teacher_ignores_text():
@@ -292,7 +325,7 @@ def test_padded_tokens_are_ignored():
 
 def test_gradients_reach_text_adapter():
     """At init the closed gates take the gradient (that is how they open); once open, the text adapter does."""
-    model = _teacher(1).train()
+    model = _teacher(1, gated_fusion=True).train()
     model(_frames(1, 16, 8), *_text(0))["y_hat"].square().mean().backward()
     assert all(b.gates.grad is not None and b.gates.grad.abs().sum() > 0 for b in model.fusion.blocks)
     with torch.no_grad():

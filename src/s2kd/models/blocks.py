@@ -164,9 +164,12 @@ class AttentionBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, *, pos: Tensor | None = None, context: Tensor | None = None,
-                context_mask: Tensor | None = None) -> Tensor:
+                context_mask: Tensor | None = None, position_queries: bool = False) -> Tensor:
         h = self.norm1(x)
         q = h if pos is None else h + pos
+        if position_queries:  # where a token is, not what it sees, asks the context
+            assert pos is not None and context is not None, "position queries need pos and a context"
+            q = pos.expand_as(h)
         if context is None:
             k, v = q, h
         else:

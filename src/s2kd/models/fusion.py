@@ -26,9 +26,10 @@ class CrossModalAlignment(nn.Module):
     """
 
     def __init__(self, *, d: int, n_blocks: int, n_heads: int, dropout: float = 0.0, mlp_ratio: float = 4.0,
-                 gated: bool = False) -> None:
+                 gated: bool = False, position_queries: bool = False) -> None:
         super().__init__()
         self.d = d
+        self.position_queries = position_queries
         self.null = nn.Parameter(0.02 * torch.randn(1, 1, d))
         self.blocks = nn.ModuleList(
             AttentionBlock(d, n_heads=n_heads, mlp_ratio=mlp_ratio, dropout=dropout, gated=gated)
@@ -53,5 +54,5 @@ class CrossModalAlignment(nn.Module):
         pos = sincos_pos_embed_2d(h, w, d, device=z.device, dtype=z.dtype)  # (h*w, d)
         x = z.flatten(2).transpose(1, 2)  # (B, h*w, d)
         for block in self.blocks:
-            x = block(x, pos=pos, context=context, context_mask=mask)
+            x = block(x, pos=pos, context=context, context_mask=mask, position_queries=self.position_queries)
         return x.transpose(1, 2).reshape(b, d, h, w)  # (B, d, h, w)

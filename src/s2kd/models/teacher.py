@@ -16,6 +16,8 @@ from s2kd.models.fusion import CrossModalAlignment
 from s2kd.models.text import TextAdapter
 from s2kd.models.translator import LOW_OPS, SpectralDecoupledTranslator
 
+FUSION_QUERIES = ("position", "visual")
+
 
 def _require(ok: bool, where: str, problem: str, fix: str) -> None:
     if not ok:
@@ -43,7 +45,12 @@ class TeacherConfig(ForecasterConfig):
             its sample and must also forecast without text; 0 in evaluation.
         gated_fusion: the fusion blocks' residuals pass through tanh gates that start closed, so a
             new teacher forecasts as its vision twin and lets the text in as far as it lowers the
-            loss (without them, text slowed BikeNYC's teacher to 1.29x the vision teacher's MSE).
+            loss. Off by default: closed gates also keep the attention from learning within a CPU
+            budget (docs/models.md).
+        fusion_queries: what asks the narrative in the fusion blocks: ``"position"`` (the default),
+            the 2-D positional embedding of each visual token alone, so each place learns which
+            words concern it whatever its pixels show, and the answer is added to the visual token;
+            ``"visual"``, the visual token plus its position (the usual cross-attention).
     """
 
     where: ClassVar[str] = "teacher"
@@ -58,7 +65,8 @@ class TeacherConfig(ForecasterConfig):
     use_text: bool = True
     dropout: float = 0.0
     text_dropout: float = 0.0
-    gated_fusion: bool = True
+    gated_fusion: bool = False
+    fusion_queries: str = "position"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -69,6 +77,8 @@ class TeacherConfig(ForecasterConfig):
                  f"is {self.d} with n_heads={self.n_heads}", "use a multiple of 4 and of n_heads")
         _require(0 < self.cutoff <= 0.5, "teacher.cutoff", f"is {self.cutoff!r}", "use a value in (0, 0.5]")
         _require(0 <= self.dropout < 1, "teacher.dropout", f"is {self.dropout!r}", "use a value in [0, 1)")
+        _require(self.fusion_queries in FUSION_QUERIES, "teacher.fusion_queries", f"is {self.fusion_queries!r}",
+                 f"use one of {FUSION_QUERIES}")
         _require(0 <= self.text_dropout < 1, "teacher.text_dropout", f"is {self.text_dropout!r}",
                  "use a value in [0, 1)")
 
@@ -101,7 +111,8 @@ class MultimodalTeacher(nn.Module):
         self.encoder = VisualEncoder(in_channels=config.in_channels, t_in=config.t_in, width=config.width, d=config.d)
         self.text_adapter = TextAdapter(text_dim=config.text_dim, d=config.d) if self.uses_text else None
         self.fusion = CrossModalAlignment(d=config.d, n_blocks=config.n_fusion, n_heads=config.n_heads,
-                                          dropout=config.dropout, gated=config.gated_fusion)
+                                          dropout=config.dropout, gated=config.gated_fusion,
+                                          position_queries=config.fusion_queries == "position")
         self.translator = SpectralDecoupledTranslator(
             d=config.d, n_layers=config.n_translator, low_op=config.low_op, n_modes=config.n_modes,
             n_heads=config.n_heads, cutoff=config.cutoff, dropout=config.dropout)

@@ -9,6 +9,7 @@ input window are never read. :func:`context_sentences` and :func:`next_sentences
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,9 +26,10 @@ _PHASE = {"forming": "is just forming", "growing": "is growing", "near its peak"
           "decaying": "is decaying", "fading out": "is fading out"}
 
 
-def _when(fraction: float) -> str:
-    """Where in the target window a moment falls (0: its start, 1: its end), in words."""
-    return "early on" if fraction <= 1 / 3 else "halfway through" if fraction <= 2 / 3 else "near the end"
+def _when(steps_after_last_input: float, step: pd.Timedelta) -> str:
+    """When an onset first shows, as the forecast hour of the first target frame it is in ("from hour 12")."""
+    hours = (math.floor(max(steps_after_last_input, 0.0)) + 1) * step / pd.Timedelta(hours=1)
+    return f"from hour {hours:g}"
 
 
 def event_phrase(kind: str) -> str:
@@ -111,7 +113,7 @@ def event_facts(sample: SampleContext, geo: Geo, hindsight: bool, max_items: int
             rec["onset_region"] = where(0.0) if rec["onset_in_target"] else None
             if rec["onset_in_target"]:  # how strong it gets, and when in the target window it starts
                 rec["peak_magnitude"] = magnitude_word(amp, KELVIN_BOUNDS) if amp != 0 else None
-                rec["onset_when"] = _when(-tau_last / max(tau_end - tau_last, 1e-9))
+                rec["onset_when"] = _when(-tau_last, step)
             rec["peak_region"] = where(float(peak_tau)) if rec["peak_in_target"] else None
             rec["end_region"] = where(float(end_tau)) if rec["ends_in_target"] else None
             rec["region_at_target_end"] = where(tau_end) if (tau_end >= 0 and tau_last <= end_tau) else None
@@ -155,10 +157,9 @@ def next_sentences(events: list[dict[str, Any]], text: Text, max_items: int) -> 
         p = e["phrase"]
         parts = []
         if e.get("onset_in_target"):
-            head = f", heading {e['heading']}" if e.get("heading") else ""
             mag = f"{e['peak_magnitude']} " if e.get("peak_magnitude") else ""
             when = f" {e['onset_when']}" if e.get("onset_when") else ""
-            parts.append(f"{with_article(mag + p)} begins over {e['onset_region']}{when}{head}")
+            parts.append(f"{with_article(mag + p)} begins over {e['onset_region']}{when}")
             if e.get("peak_in_target"):
                 parts.append(f"it peaks over {e['peak_region']}")
         elif e.get("visible_in_input"):

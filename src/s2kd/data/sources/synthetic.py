@@ -30,13 +30,14 @@ sampled every ``step_hours`` from ``start``. The field is the sum of four parts:
    ``sin^2(pi * (step - onset_step) / duration)``: zero at ``onset_step`` and ``end_step``, equal to
    the event's ``amplitude`` exactly at ``peak_step`` (the middle). The amplitude is the type's base
    (+8 K, -10 K, -6 K) times a random factor 0.75-1.25 times ``event_strength``.
-5. **Sudden events**: cold snaps (-15 K) and warm surges (+13 K), ``sudden_per_year`` of them (365 by
-   default: about one onset per day), forming within 3 degrees of one of eight genesis sites (the lee
-   of the Rockies, the Gulf Stream, the North Pacific, Iceland, Genoa, the Kuroshio, the Tasman Sea,
-   Patagonia), radius 14-20 degrees, lasting 1.5-3 days, that reach their peak 12 hours after onset
+5. **Sudden events**: cold snaps (-30 K) and warm surges (+26 K), ``sudden_per_year`` of them (365 by
+   default: about one onset per day), forming within 3 degrees of one of eight genesis sites, each of
+   which forms one kind (cold snaps in the lee of the Rockies, over Genoa, the Kuroshio and
+   Patagonia; warm surges over the Gulf Stream, the North Pacific, Iceland and the Tasman Sea),
+   radius 20-28 degrees, lasting 1.5-3 days, that reach their peak 12 hours after onset
    (``sin^2`` up, ``cos^2`` down), times 0.75-1.25 times ``sudden_strength``. One whose onset falls
    in a sample's target window is invisible in its input frames: only the hindsight narrative, which
-   names it (type, place, strength, when, heading), can tell the teacher. ``sudden_strength`` is the
+   names it (kind, place, strength, the forecast hour it shows from), can tell the teacher. ``sudden_strength`` is the
    dial of what the text knows that the pixels do not.
 
 ``event_strength`` and ``sudden_strength`` set how much of the future the events drive, from 0 (pure

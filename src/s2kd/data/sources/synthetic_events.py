@@ -44,18 +44,20 @@ EVENT_TYPES: dict[str, dict[str, Any]] = {
     "storm": {"amplitude": -6.0, "days": (1.0, 3.0), "speed": 8.0, "radius": (5.0, 9.0), "p": 0.35},
 }
 SUDDEN_TYPES: dict[str, dict[str, Any]] = {
-    "cold_snap": {"amplitude": -15.0, "days": (1.5, 3.0), "speed": 6.0, "radius": (14.0, 20.0), "p": 0.5,
+    "cold_snap": {"amplitude": -30.0, "days": (1.5, 3.0), "speed": 6.0, "radius": (20.0, 28.0), "p": 0.5,
                   "rise_hours": 12.0},
-    "warm_surge": {"amplitude": 13.0, "days": (1.5, 3.0), "speed": 4.0, "radius": (14.0, 20.0), "p": 0.5,
+    "warm_surge": {"amplitude": 26.0, "days": (1.5, 3.0), "speed": 4.0, "radius": (20.0, 28.0), "p": 0.5,
                    "rise_hours": 12.0},
 }
-#: Where sudden events form (degrees north, east), as real ones favour the lee of mountains and the warm
-#: western boundary currents: the lee of the Rockies, the Gulf Stream, the North Pacific storm track,
-#: Iceland, the Gulf of Genoa, the Kuroshio, the Tasman Sea, Patagonia. Each forms within 3 degrees
-#: of its site, so a narrative's place ("the central United States") says where to look.
-SUDDEN_SITES: tuple[tuple[float, float], ...] = (
-    (40.0, 255.0), (38.0, 285.0), (45.0, 180.0), (55.0, 320.0), (47.0, 10.0), (38.0, 140.0), (-42.0, 150.0),
-    (-45.0, 295.0),
+#: Where sudden events form (degrees north, east) and which kind each site forms, as real ones favour
+#: the lee of mountains and the western boundary currents: cold snaps in the lee of the Rockies, over the
+#: Gulf of Genoa, the Kuroshio and Patagonia; warm surges over the Gulf Stream, the North Pacific storm
+#: track, Iceland and the Tasman Sea. Each forms within 3 degrees of its site, so a narrative's place
+#: ("the central United States") says where to look and, with the kind, what comes.
+SUDDEN_SITES: tuple[tuple[float, float, str], ...] = (
+    (40.0, 255.0, "cold_snap"), (38.0, 285.0, "warm_surge"), (45.0, 180.0, "warm_surge"),
+    (55.0, 320.0, "warm_surge"), (47.0, 10.0, "cold_snap"), (38.0, 140.0, "cold_snap"),
+    (-42.0, 150.0, "warm_surge"), (-45.0, 295.0, "cold_snap"),
 )
 SITE_JITTER_DEG = 3.0
 
@@ -101,13 +103,13 @@ def event_envelope(event_row: Mapping[str, Any] | pd.Series, step: Any) -> np.nd
 
 def draw_events(
     rng: np.random.Generator, types: Mapping[str, Mapping[str, Any]], *, n_times: int, step_hours: float,
-    start: pd.Timestamp, per_year: float, strength: float, sites: tuple[tuple[float, float], ...] | None = None,
+    start: pd.Timestamp, per_year: float, strength: float, sites: tuple[tuple[float, float, str], ...] | None = None,
 ) -> pd.DataFrame:
     """Draw one family's event table (independent of the background; ``strength`` only scales amplitudes).
 
     Centres are uniform in the mid-latitudes (30-60 degrees) of either hemisphere, or, with ``sites``,
-    within :data:`SITE_JITTER_DEG` of one of them (drawn after every other attribute, so a family
-    without sites draws exactly as before).
+    within :data:`SITE_JITTER_DEG` of one of them, whose kind the event then takes (the site is drawn
+    after every other attribute, so a family without sites draws exactly as before).
 
     Returns the table in :data:`EVENT_COLUMNS` order without ``event_id`` (numbered by the caller),
     keeping the events with at least one non-zero frame inside ``[0, n_times)``.
@@ -130,9 +132,11 @@ def draw_events(
     onset = rng.integers(-lead, n_times, n)
     lat_start, lon_start = hemi * lat_abs, lon0
     if sites:
-        site = np.asarray(sites, dtype=float)[rng.integers(0, len(sites), n)]  # (n, 2)
+        which = rng.integers(0, len(sites), n)
+        site = np.asarray([s[:2] for s in sites], dtype=float)[which]  # (n, 2)
         jitter = rng.uniform(-SITE_JITTER_DEG, SITE_JITTER_DEG, (n, 2))
         lat_start, lon_start = site[:, 0] + jitter[:, 0], np.mod(site[:, 1] + jitter[:, 1], 360.0)
+        kind = np.asarray([names.index(sites[w][2]) for w in which], dtype=int).reshape(n)  # the site's kind
 
     rows = []
     for i in range(n):
