@@ -153,21 +153,22 @@ class AttentionBlock(nn.Module):
     """
 
     def __init__(self, dim: int, *, n_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0,
-                 gated: bool = False) -> None:
+                 gated: bool = False, position_queries: bool = False) -> None:
         super().__init__()
         self.gates = nn.Parameter(torch.zeros(2)) if gated else None
         assert dim % n_heads == 0, f"dim {dim} must be divisible by n_heads {n_heads}"
-        self.norm1 = nn.LayerNorm(dim)
+        self.position_queries = position_queries  # where a token is, not what it sees, asks the context
+        self.norm1 = nn.Identity() if position_queries else nn.LayerNorm(dim)  # no unused parameters (DDP)
         self.attn = nn.MultiheadAttention(dim, n_heads, dropout=dropout, batch_first=True)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = MLP(dim, ratio=mlp_ratio, dropout=dropout)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, *, pos: Tensor | None = None, context: Tensor | None = None,
-                context_mask: Tensor | None = None, position_queries: bool = False) -> Tensor:
+                context_mask: Tensor | None = None) -> Tensor:
         h = self.norm1(x)
         q = h if pos is None else h + pos
-        if position_queries:  # where a token is, not what it sees, asks the context
+        if self.position_queries:
             assert pos is not None and context is not None, "position queries need pos and a context"
             q = pos.expand_as(h)
         if context is None:

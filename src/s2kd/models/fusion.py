@@ -32,7 +32,8 @@ class CrossModalAlignment(nn.Module):
         self.position_queries = position_queries
         self.null = nn.Parameter(0.02 * torch.randn(1, 1, d))
         self.blocks = nn.ModuleList(
-            AttentionBlock(d, n_heads=n_heads, mlp_ratio=mlp_ratio, dropout=dropout, gated=gated)
+            AttentionBlock(d, n_heads=n_heads, mlp_ratio=mlp_ratio, dropout=dropout, gated=gated,
+                           position_queries=position_queries)
             for _ in range(n_blocks))
 
     def forward(self, z: Tensor, text: Tensor | None = None, text_mask: Tensor | None = None) -> Tensor:
@@ -54,5 +55,5 @@ class CrossModalAlignment(nn.Module):
         pos = sincos_pos_embed_2d(h, w, d, device=z.device, dtype=z.dtype)  # (h*w, d)
         x = z.flatten(2).transpose(1, 2)  # (B, h*w, d)
         for block in self.blocks:
-            x = block(x, pos=pos, context=context, context_mask=mask, position_queries=self.position_queries)
+            x = block(x, pos=pos, context=context, context_mask=mask)
         return x.transpose(1, 2).reshape(b, d, h, w)  # (B, d, h, w)
