@@ -167,10 +167,11 @@ class AttentionBlock(nn.Module):
     def forward(self, x: Tensor, *, pos: Tensor | None = None, context: Tensor | None = None,
                 context_mask: Tensor | None = None) -> Tensor:
         h = self.norm1(x)
-        q = h if pos is None else h + pos
         if self.position_queries:
             assert pos is not None and context is not None, "position queries need pos and a context"
             q = pos.expand_as(h)
+        else:
+            q = h if pos is None else h + pos
         if context is None:
             k, v = q, h
         else:

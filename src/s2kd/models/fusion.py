@@ -12,8 +12,10 @@ class CrossModalAlignment(nn.Module):
     """``n_blocks`` pre-norm cross-attention + MLP blocks, ``(B, d, h, w) -> (B, d, h, w)``.
 
     Queries are the visual tokens (the flattened latent, with a fixed 2-D sin-cos positional
-    embedding added to the queries of every block); keys and values are the text tokens ``(B, L, d)``
-    with ``key_padding_mask = ~text_mask``.
+    embedding added to the queries of every block), or with ``position_queries=True`` that positional
+    embedding alone, so a place asks the text the same whatever its pixels show and the answer is
+    added to its visual token; keys and values are the text tokens ``(B, L, d)`` with
+    ``key_padding_mask = ~text_mask``.
 
     No-text guard: a learned **null token** is prepended to the keys/values of every sample and is
     always attendable, so a sample whose mask is all ``False`` attends to the null token only and
@@ -29,7 +31,6 @@ class CrossModalAlignment(nn.Module):
                  gated: bool = False, position_queries: bool = False) -> None:
         super().__init__()
         self.d = d
-        self.position_queries = position_queries
         self.null = nn.Parameter(0.02 * torch.randn(1, 1, d))
         self.blocks = nn.ModuleList(
             AttentionBlock(d, n_heads=n_heads, mlp_ratio=mlp_ratio, dropout=dropout, gated=gated,

@@ -136,7 +136,8 @@ def draw_events(
         site = np.asarray([s[:2] for s in sites], dtype=float)[which]  # (n, 2)
         jitter = rng.uniform(-SITE_JITTER_DEG, SITE_JITTER_DEG, (n, 2))
         lat_start, lon_start = site[:, 0] + jitter[:, 0], np.mod(site[:, 1] + jitter[:, 1], 360.0)
-        kind = np.asarray([names.index(sites[w][2]) for w in which], dtype=int).reshape(n)  # the site's kind
+        kind = np.asarray([names.index(sites[w][2]) for w in which], dtype=int)  # the site's kind (drawn above only
+        # to keep the draw order)
 
     rows = []
     for i in range(n):
