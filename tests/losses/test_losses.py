@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from s2kd.losses import CompositeLoss, output_kd_loss, semantic_loss, spectral_loss, task_loss
+from s2kd.losses import CompositeLoss, output_kd_loss, semantic_loss, spectral_loss, standardise, task_loss
 
 
 def _spectral_by_hand(a, b, *, cutoff, w_low, w_high, amplitude_only=False):
@@ -61,12 +61,28 @@ def test_semantic_loss_is_invariant_to_per_channel_affine_rescaling():
     s, t = torch.randn(3, 4, 5, 6, generator=g), torch.randn(3, 4, 5, 6, generator=g)
     scale = torch.rand(1, 4, 1, 1, generator=g) * 5 + 0.1
     shift = torch.randn(1, 4, 1, 1, generator=g) * 10
-    for kind in ("mse", "cosine"):
+    for kind in ("mse", "cosine", "relational"):
         base = semantic_loss(s, t, kind=kind)
         torch.testing.assert_close(semantic_loss(s * scale + shift, t, kind=kind), base, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(semantic_loss(s, t * scale - shift, kind=kind), base, rtol=1e-4, atol=1e-5)
         assert semantic_loss(t, t, kind=kind).item() < 1e-6
-        assert base.item() > 0.1
+        assert base.item() > (1e-3 if kind == "relational" else 0.1)
+
+
+def test_relational_semantic_loss_compares_how_samples_resemble_each_other():
+    """Similarity-preserving form: latents that differ place by place but relate the batch's samples alike
+    cost nothing (here the teacher's channels permuted); a student whose samples resemble each other
+    differently does cost."""
+    g = torch.Generator().manual_seed(2)
+    t = torch.randn(6, 4, 5, 6, generator=g)
+    permuted = t[:, torch.tensor([2, 0, 3, 1])]
+    assert semantic_loss(permuted, t, kind="relational").item() < 1e-6
+    assert semantic_loss(permuted, t, kind="mse").item() > 0.5
+    other = torch.randn(6, 4, 5, 6, generator=g)
+    loss = semantic_loss(other, t, kind="relational")
+    flat = lambda z: torch.nn.functional.normalize(standardise(z).flatten(1), dim=1)  # noqa: E731
+    expected = ((flat(other) @ flat(other).T - flat(t) @ flat(t).T) ** 2).mean()
+    torch.testing.assert_close(loss, expected)
 
 
 def test_semantic_loss_brute_force():

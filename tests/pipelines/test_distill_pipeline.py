@@ -185,7 +185,7 @@ def test_a_teacher_no_better_than_the_plain_student_is_warned_about_flagged_and_
         models = {m: skip.load(m) for m in ("teacher_vision", "student_student", "student_s2kd")}
         metrics = evaluate_models(skip.load("series"), skip.load("sample_index"), skip.load("normalisation_stats"),
                                   None, NarrateParams.model_validate(skip.load("params:narrate")),
-                                  EvaluateParams.model_validate(skip.load("params:evaluate")), **models)[0]
+                                  EvaluateParams.model_validate(skip.load("params:evaluate")), **models)[0]  # metrics
         assert set(metrics["model"]) == {"teacher_vision", "student_student"}
         assert "student_s2kd was not trained" in caplog.text
     finally:

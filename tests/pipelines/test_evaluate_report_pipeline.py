@@ -78,6 +78,23 @@ def test_every_model_gets_every_metric_per_lead_and_channel(evaluated):
     assert scoring["data_range"]["t"] > 0 and scoring["weights"] == "area (cell area from latitude bounds)"
 
 
+def test_window_errors_average_to_each_models_test_mse(evaluated):
+    """The bootstrap's unit, one MSE per model and test window, is the reported MSE taken apart: the mean
+    over windows is each model's test MSE, every window is there once per model, with its first target time."""
+    _, catalog = evaluated
+    errors, table = catalog.load("window_errors"), catalog.load("metrics_table")
+    mse = table[(table["metric"] == "mse") & (table["channel"] == ALL) & (table["lead"] == 0)].set_index("model")
+    means = errors.groupby("model", sort=False)["mse"].mean()
+    assert list(means.index) == list(mse.index)
+    for model, value in means.items():
+        assert value == pytest.approx(mse.loc[model, "value"], rel=1e-9), model
+    index = catalog.load("sample_index")
+    test_ids = set(index.loc[index["split"] == "test", "sample_id"])
+    for _, group in errors.groupby("model"):
+        assert sorted(group["sample_id"]) == sorted(test_ids) and group["time"].is_monotonic_increasing
+    assert errors["mse"].std() > 0
+
+
 def test_efficiency_has_parameters_flops_latency_and_memory(evaluated):
     _, catalog = evaluated
     eff = catalog.load("efficiency").set_index("model")

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from s2kd.data.windows import WindowDataset
-from s2kd.losses import spectral_loss
+from s2kd.losses import semantic_loss, spectral_loss
 from s2kd.models import build_model
 from s2kd.models.presets import preset_configs
+from s2kd.models.spectral import radial_frequency
 from s2kd.training.data import TextWindowDataset, make_loaders
-from s2kd.training.distill import DistillationLoss, cache_teacher_targets
+from s2kd.training.distill import DistillationLoss, cache_teacher_targets, needed_targets
 from s2kd.training.module import ForecastModule
 from s2kd.training.trainer import fit
 from tests.training.toy import quick_trainer
@@ -46,8 +47,69 @@ def test_cached_targets_equal_a_fresh_teacher_forward():
     with torch.no_grad():
         fresh = teacher(batch["x"], text=batch["text"], text_mask=batch["text_mask"])
     rows = targets.rows(batch["sample_id"])
-    torch.testing.assert_close(targets.latent[rows], fresh["latent"])
-    torch.testing.assert_close(targets.y_hat[rows], fresh["y_hat"])
+    torch.testing.assert_close(targets["translator"][rows], fresh["latent"])
+    torch.testing.assert_close(targets["semantic"][rows], fresh["z"])
+    torch.testing.assert_close(targets["bands"][rows], fresh["z_low"] + fresh["z_high"])
+    torch.testing.assert_close(targets["y_hat"][rows], fresh["y_hat"])
+
+
+def test_only_the_requested_teacher_tensors_are_cached():
+    train, val = _data()
+    teacher, *_ = _models()
+    targets = cache_teacher_targets(teacher, [train, val], fields=("semantic",))
+    assert set(targets.fields) == {"semantic"}
+    with pytest.raises(KeyError, match="'y_hat' was not cached"):
+        targets["y_hat"]
+    with pytest.raises(AssertionError, match="unknown teacher target"):
+        cache_teacher_targets(teacher, [train], fields=("z_mid",))
+
+
+def test_needed_targets_follow_the_terms_and_where_they_compare():
+    w = {"task": 1.0, "sem": 0.1, "spec": 0.0, "out": 0.0}
+    assert needed_targets(w, spectral_on="latent", sem_target="semantic", spec_target="bands") == ("semantic",)
+    w = {"task": 1.0, "sem": 0.1, "spec": 1.0}
+    assert needed_targets(w, spectral_on="output", sem_target="translator", spec_target="bands") == (
+        "translator", "y_hat")
+    assert needed_targets(w, spectral_on="latent", sem_target="bands", spec_target="bands") == ("bands",)
+    assert needed_targets({"task": 1.0, "out": 10.0}, spectral_on="latent", sem_target="semantic",
+                          spec_target="bands") == ("y_hat",)
+
+
+def test_band_by_band_spectral_loss_equals_the_loss_against_the_sum_of_the_bands():
+    """``bands`` = z_low + z_high: each band is exactly band-limited, so comparing the student's low band with
+    z_low and its high band with z_high is the spectral loss against their sum."""
+    train, val = _data()
+    teacher, *_ = _models()
+    batch = next(iter(torch.utils.data.DataLoader(train, batch_size=6)))
+    with torch.no_grad():
+        out = teacher(batch["x"], text=batch["text"], text_mask=batch["text_mask"])
+    cutoff = teacher.config.cutoff
+    p = torch.randn_like(out["z_low"])
+    fp = torch.fft.rfft2(p, norm="ortho")
+    fl, fh = (torch.fft.rfft2(out[k], norm="ortho") for k in ("z_low", "z_high"))
+    h, w = p.shape[-2:]
+    low = radial_frequency(h, w) <= cutoff
+    by_band = (fp - fl)[..., low].abs().mean() + 2.0 * (fp - fh)[..., ~low].abs().mean()
+    together = spectral_loss(p, out["z_low"] + out["z_high"], cutoff=cutoff, w_low=1.0, w_high=2.0)
+    torch.testing.assert_close(together, by_band)
+    assert fl[..., ~low].abs().max() < 1e-5 and fh[..., low].abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("target", ["semantic", "bands", "translator"])
+def test_latent_terms_read_the_chosen_teacher_latent(target):
+    train, val = _data()
+    teacher, student, tcfg, scfg = _models()
+    targets = cache_teacher_targets(teacher, [train, val])
+    batch = next(iter(torch.utils.data.DataLoader(train, batch_size=6)))
+    out = student(batch["x"])
+    rows = targets.rows(batch["sample_id"])
+    loss = DistillationLoss(weights={"task": 1.0, "sem": 1.0, "spec": 1.0}, targets=targets, student_d=scfg.d,
+                            teacher_d=tcfg.d, sem_target=target, spec_target=target, semantic_kind="cosine")
+    terms = loss(out, batch)
+    with torch.no_grad():
+        projected = loss.projector(out["latent"])
+    torch.testing.assert_close(terms["loss_sem"], semantic_loss(projected, targets[target][rows], kind="cosine"))
+    torch.testing.assert_close(terms["loss_spec"], spectral_loss(projected, targets[target][rows]))
 
 
 def test_distillation_trains_student_and_projector_but_never_the_teacher(tmp_path):
@@ -94,7 +156,7 @@ def test_spectral_term_on_outputs_compares_forecasts_and_needs_no_projector():
     with pytest.raises(AssertionError, match="cached teacher targets"):
         DistillationLoss(weights={"task": 1.0, "spec": 1.0}, targets=None, student_d=scfg.d, teacher_d=tcfg.d,
                          spectral_on="output")
-    expected = spectral_loss(out["y_hat"], targets.y_hat[rows], cutoff=0.2, w_low=1.0, w_high=3.0)
+    expected = spectral_loss(out["y_hat"], targets["y_hat"][rows], cutoff=0.2, w_low=1.0, w_high=3.0)
     torch.testing.assert_close(on_output(out, batch)["loss_spec"], expected)
     on_latent = DistillationLoss(weights={"task": 1.0, "spec": 1.0}, targets=targets, student_d=scfg.d,
                                  teacher_d=tcfg.d, cutoff=0.2, alpha=3.0)

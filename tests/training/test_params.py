@@ -20,10 +20,21 @@ def test_python_defaults_are_the_configured_run():
     the forecasts, ...): before, a library user got β = 1, γ = 1 and L_spec on the latents."""
     conf = load_conf(None)["parameters"]
     built = DistillParams.model_validate(GOOD)
-    assert built.beta == conf["distill"]["beta"] == 0.01 and built.gamma == 10.0 and built.spectral_on == "output"
+    assert built.beta == conf["distill"]["beta"] == 0.01 and built.gamma == 10.0
+    assert built.methods == conf["distill"]["methods"]
     assert built == DistillParams.model_validate(conf["distill"] | GOOD)
     assert TeacherParams.model_validate({"checkpoint_dir": "c"}).lr == conf["train_teacher"]["lr"]
     assert TrainerParams() == TrainerParams.model_validate(conf["trainer"])
+
+
+def test_each_method_reads_the_shared_loss_settings_overridden_by_its_own_entry():
+    p = DistillParams.model_validate(GOOD | {"lambda": 0.02, "semantic": "cosine", "methods": {
+        "s2kd": {"lambda": 0.5, "sem_target": "translator"}, "sdkd": {"alpha": 4.0}}})
+    assert p.loss_for("s2kd").lam == 0.5 and p.loss_for("s2kd").sem_target == "translator"
+    assert p.loss_for("s2kd").semantic == "cosine"  # shared
+    assert p.loss_for("s2kd_spec_only") == p.loss_for("s2kd_shuffled_text") == p.loss_for("s2kd")  # ablations
+    assert p.loss_for("sdkd_multimodal") == p.loss_for("sdkd") and p.loss_for("sdkd").alpha == 4.0
+    assert p.loss_for("feature_kd").lam == 0.02 and p.loss_for("s2kd_forecast").lam == 0.02
 
 
 def test_lambda_is_named_as_in_the_yaml():
@@ -42,8 +53,14 @@ def test_lambda_is_named_as_in_the_yaml():
     ({"backbone": "vit"}, "distill.backbone", "'simvp' or 'unet'"),
     ({"preset": "huge"}, "distill.preset", "'tiny', 'small' or 'paper'"),
     ({"projector": "linear"}, "distill.projector", "'conv1x1' or 'mlp'"),
-    ({"semantic": "kl"}, "distill.semantic", "'mse' or 'cosine'"),
-    ({"spectral_on": "input"}, "distill.spectral_on", "'latent' or 'output'"),
+    ({"semantic": "kl"}, "distill.semantic", "'relational'"),
+    ({"sem_target": "z"}, "distill.sem_target", "'semantic', 'bands' or 'translator'"),
+    ({"spectral_on": "latent"}, "distill.spectral_on", "use one of"),  # the method says where, not a parameter
+    ({"methods": {"s2kd": {"lambda": -1}}}, "distill.methods",
+     r"distill\.methods\.s2kd\.lambda is -1: use a value that is greater"),
+    ({"methods": {"s2kd": {"lamda": 1}}}, "distill.methods", r"unknown loss setting\(s\) \['lamda'\]"),
+    ({"methods": {"fitnets": {}}}, "distill.methods", "unknown method 'fitnets'"),
+    ({"methods": {"s2kd_spec_only": {"lambda": 1}}}, "distill.methods", "takes the loss settings of s2kd"),
     ({"student": {"depth": 3}}, "distill.student", r"unknown option\(s\) \['depth'\]"),
     ({"student": {"d": 0}}, "distill.student", r"student\.d is 0"),
     ({"batch_size": 0}, "distill.batch_size", "greater than or equal to 1"),
@@ -53,7 +70,7 @@ def test_lambda_is_named_as_in_the_yaml():
     ({"max_epochs": 0}, "distill.max_epochs", "greater than or equal to 1"),
     ({"amplitude_only": "yes"}, "distill.amplitude_only", "valid boolean"),
     ({"max_epoch": 3}, "distill.max_epoch", "use one of .*'max_epochs'"),
-    ({"methods": ["s2kd"]}, "distill.methods", "use one of"),
+    ({"methods": ["s2kd"]}, "distill.methods", "valid dictionary"),
     ({"weight_decay": -1}, "distill.weight_decay", "greater than or equal to 0"),
 ])
 def test_bad_distill_values_name_the_parameter_and_the_fix(override, name, fix):

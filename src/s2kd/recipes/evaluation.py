@@ -25,6 +25,7 @@ from s2kd.data.splits import split_frames
 from s2kd.errors import InputError
 from s2kd.metrics import ALL, ForecastSet, grid_weights, radial_power_spectrum, score_forecast
 from s2kd.metrics.forecast import measure_efficiency, model_inputs, predict
+from s2kd.metrics.pointwise import spatial_mean
 from s2kd.params import Count, Flag, Number, Params, PositiveInt
 from s2kd.recipes.jobs import load_model, subsample, text_for, window_dataset
 
@@ -177,6 +178,7 @@ class ModelScores:
         spectrum: ``(frequency, power)`` of the forecasts.
         output: ``{"pred", "truth", "x", "sample_id"}`` of every window.
         uses_text: whether the model read narratives.
+        window_mse: ``(N,)`` each window's (area-weighted) MSE over leads and channels, normalised units.
     """
 
     metrics: list[dict[str, Any]]
@@ -184,6 +186,7 @@ class ModelScores:
     spectrum: tuple[np.ndarray, np.ndarray]
     output: dict[str, torch.Tensor]
     uses_text: bool
+    window_mse: np.ndarray
 
     def averaged(self) -> dict[str, float]:
         """Over all leads: ``test_<metric>`` over all channels and ``test_<metric>_<channel>`` per
@@ -207,5 +210,7 @@ def score_model(payload: Mapping[str, Any], test: TestWindows, *, index: pd.Data
     example = model_inputs(model, next(iter(DataLoader(dataset, batch_size=1))))
     efficiency = measure_efficiency(model, example, batch_sizes=p.latency_batch_sizes, warmup=p.latency_warmup,
                                     repeats=p.latency_repeats)
+    window_mse = spatial_mean((forecast.pred.double() - forecast.truth.double()).pow(2), forecast.weights)
     return ModelScores(metrics=score_forecast(forecast, test.channels), efficiency=efficiency,
-                       spectrum=radial_power_spectrum(out["pred"]), output=out, uses_text=uses_text)
+                       spectrum=radial_power_spectrum(out["pred"]), output=out, uses_text=uses_text,
+                       window_mse=window_mse.mean(dim=(1, 2)).numpy())

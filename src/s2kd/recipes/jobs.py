@@ -36,7 +36,7 @@ from s2kd.models.projector import Projector
 from s2kd.narrators.embedding import check_embeddings, shuffle_within_splits
 from s2kd.recipes.params import DistillParams, FitParams, TeacherParams
 from s2kd.training.data import TextWindowDataset, make_loaders
-from s2kd.training.distill import DistillationLoss, TeacherTargets, cache_teacher_targets
+from s2kd.training.distill import DistillationLoss, TeacherTargets, cache_teacher_targets, needed_targets
 from s2kd.training.methods import METHODS, method_weights
 from s2kd.training.module import ForecastModule
 from s2kd.training.trainer import TrainerParams, fit, make_trainer
@@ -206,15 +206,16 @@ def teacher_job(values: np.ndarray, index: pd.DataFrame, stats: Mapping[str, Any
 
 
 def teacher_targets(payload: Mapping[str, Any], values: np.ndarray, rows: list[pd.DataFrame], index: pd.DataFrame,
-                    embeddings: Mapping[str, Any] | None, *, t_in: int, t_out: int, batch_size: int) -> TeacherTargets:
+                    embeddings: Mapping[str, Any] | None, *, t_in: int, t_out: int, batch_size: int,
+                    fields: tuple[str, ...]) -> TeacherTargets:
     """The frozen teacher of ``payload`` run once over the windows of ``rows``, reading the narratives it
-    was trained with."""
+    was trained with; ``fields``: the teacher tensors to keep (:data:`s2kd.training.distill.TARGETS`)."""
     teacher = load_model(payload)
     text = text_for(embeddings, index, payload.get("meta") or {}) if teacher.uses_text else None
     if teacher.uses_text and text is None:
         raise InputError("narrative_embeddings", "are missing", "run `kedro run --pipeline narrate` first")
     sets = [window_dataset(values, r, t_in=t_in, t_out=t_out, embeddings=text) for r in rows]
-    return cache_teacher_targets(teacher, sets, batch_size=batch_size)
+    return cache_teacher_targets(teacher, sets, batch_size=batch_size, fields=fields)
 
 
 def student_job(values: np.ndarray, index: pd.DataFrame, stats: Mapping[str, Any], p: DistillParams,
@@ -235,24 +236,29 @@ def student_job(values: np.ndarray, index: pd.DataFrame, stats: Mapping[str, Any
     _, base = preset_configs(p.preset, in_channels=len(stats["channels"]), t_in=t_in, t_out=t_out, backbone=p.backbone)
     config = dataclasses.replace(base, **p.student)
     train_rows, val_rows, train_set, val_set = _windows(values, index, p, t_in, t_out, None)
+    ls = p.loss_for(method)
+    weights = method_weights(method, beta=ls.beta, lam=ls.lam, gamma=ls.gamma)
     targets = None
     if teacher is not None:
         logger.info("student_%s: caching the frozen %s teacher's outputs over %d train + %d val windows", method,
                     spec.teacher, len(train_rows), len(val_rows))
+        fields = needed_targets(weights, spectral_on=spec.spectral_on, sem_target=ls.sem_target,
+                                spec_target=ls.spec_target)
         targets = teacher_targets(teacher, values, [train_rows, val_rows], index, embeddings, t_in=t_in, t_out=t_out,
-                                  batch_size=p.cache_batch_size)
-    weights = method_weights(method, beta=p.beta, lam=p.lam, gamma=p.gamma)
+                                  batch_size=p.cache_batch_size, fields=fields)
     torch.manual_seed(p.seed)
     model = build_model(config.backbone, config)
     teacher_d = int(teacher["config"]["d"]) if teacher is not None else config.d
     loss = DistillationLoss(weights=weights, targets=targets, student_d=config.d, teacher_d=teacher_d,
-                            projector=Projector(config.d, teacher_d, p.projector), cutoff=p.cutoff, alpha=p.alpha,
-                            semantic_kind=p.semantic, amplitude_only=p.amplitude_only, spectral_on=p.spectral_on)
+                            projector=Projector(config.d, teacher_d, ls.projector), cutoff=ls.cutoff, alpha=ls.alpha,
+                            semantic_kind=ls.semantic, amplitude_only=ls.amplitude_only, spectral_on=spec.spectral_on,
+                            sem_target=ls.sem_target, spec_target=ls.spec_target)
     run_params = {
         "model": f"student_{method}", "method": method, "kind": "student", "teacher": spec.teacher or "none",
         "loss": loss.composite.formula(), "beta": weights.get("sem", 0.0), "lambda": weights.get("spec", 0.0),
-        "gamma": weights.get("out", 0.0), "alpha": p.alpha, "r_c": p.cutoff, "semantic": p.semantic,
-        "amplitude_only": p.amplitude_only, "spectral_on": p.spectral_on, "projector": p.projector,
+        "gamma": weights.get("out", 0.0), "alpha": ls.alpha, "r_c": ls.cutoff, "semantic": ls.semantic,
+        "sem_target": ls.sem_target, "spec_target": ls.spec_target,
+        "amplitude_only": ls.amplitude_only, "spectral_on": spec.spectral_on, "projector": ls.projector,
         "backbone": p.backbone, "preset": p.preset, "parameters": count_parameters(model),
         "config": config_to_dict(config), "train_windows": len(train_rows), "val_windows": len(val_rows),
         "dataset": p.dataset, **_run_identity(p, trainer)}

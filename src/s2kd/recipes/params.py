@@ -19,7 +19,8 @@ from s2kd.models.presets import PRESETS, preset_configs
 from s2kd.models.projector import PROJECTOR_KINDS
 from s2kd.models.student import BACKBONES
 from s2kd.params import Count, Cutoff, Flag, NonNegative, Params, Positive, PositiveInt
-from s2kd.training.distill import SPECTRAL_ON
+from s2kd.training.distill import LATENT_TARGETS
+from s2kd.training.methods import METHODS, settings_source
 
 # the allowed values are those of the registries that use them
 Preset = Literal[tuple(PRESETS)]
@@ -88,11 +89,39 @@ class TeacherParams(FitParams):
         return _check_overrides(value, "teacher", FIXED_TEACHER_FIELDS)
 
 
-class DistillParams(FitParams):
-    """The ``distill`` group: every student's loss weights, student network and cache.
+class LossSettings(Params):
+    """How a method's loss terms are computed; which terms a method has is the methods registry's
+    business (:data:`s2kd.training.methods.METHODS`).
 
     ``beta``, ``lam`` (``lambda`` in the YAML), ``gamma`` weight ``L_sem``, ``L_spec`` and the
-    output-KD term; ``alpha`` is the spectral loss's high-band weight and ``cutoff`` its ``r_c``.
+    output-KD term; ``alpha`` is the spectral loss's high-band weight and ``cutoff`` its ``r_c``;
+    ``semantic`` the form of ``L_sem``; ``sem_target`` / ``spec_target`` the teacher latent each latent
+    term targets (:data:`s2kd.training.distill.LATENT_TARGETS`); ``projector`` maps the student latent
+    onto the teacher's (training only).
+    """
+
+    beta: NonNegative = 0.01
+    lam: NonNegative = Field(0.01, alias="lambda")
+    gamma: NonNegative = 10.0
+    alpha: NonNegative = 1.0
+    cutoff: Cutoff = 0.25
+    semantic: Literal[SEMANTIC_KINDS] = "mse"
+    sem_target: Literal[LATENT_TARGETS] = "semantic"
+    spec_target: Literal[LATENT_TARGETS] = "bands"
+    amplitude_only: Flag = False
+    projector: Literal[PROJECTOR_KINDS] = "conv1x1"
+
+
+#: the YAML names of the loss settings, which ``distill.methods.<method>`` may override
+LOSS_KEYS = tuple(f.alias or name for name, f in LossSettings.model_fields.items())
+
+
+class DistillParams(FitParams, LossSettings):
+    """The ``distill`` group: every student's loss settings, student network and cache.
+
+    The loss settings at the top of the group (:class:`LossSettings`) are shared by every method;
+    ``methods.<method>`` overrides some of them for one method (its ablations read their parent's
+    entry: :func:`s2kd.training.methods.settings_source`); :meth:`loss_for` gives the result.
     ``skip_weak_teachers``: do not train a method whose teacher is not better than the plain student
     on validation (it is always checked, warned about and flagged).
     Which students exist is not a parameter: one node per method of
@@ -101,15 +130,7 @@ class DistillParams(FitParams):
 
     group = "distill"
 
-    beta: NonNegative = 0.01
-    lam: NonNegative = Field(1.0, alias="lambda")
-    gamma: NonNegative = 10.0
-    alpha: NonNegative = 1.0
-    cutoff: Cutoff = 0.25
-    semantic: Literal[SEMANTIC_KINDS] = "mse"
-    amplitude_only: Flag = False
-    spectral_on: Literal[SPECTRAL_ON] = "output"
-    projector: Literal[PROJECTOR_KINDS] = "conv1x1"
+    methods: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"s2kd_forecast": {"lambda": 1.0}})
     backbone: Literal[BACKBONES] = "simvp"
     preset: Preset = "small"
     student: dict[str, Any] = Field(default_factory=dict)
@@ -121,3 +142,27 @@ class DistillParams(FitParams):
     @classmethod
     def _student(cls, value: dict[str, Any]) -> dict[str, Any]:
         return _check_overrides(value, "student", FIXED_STUDENT_FIELDS)
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for method, overrides in value.items():
+            if method not in METHODS:
+                raise ValueError(f"unknown method {method!r} in distill.methods: use any of {sorted(METHODS)}")
+            if settings_source(method) != method:
+                raise ValueError(f"{method} takes the loss settings of {settings_source(method)}: set them there")
+            if not isinstance(overrides, dict):
+                raise ValueError(f"distill.methods.{method} must map loss settings to values, e.g. {{lambda: 0.1}}")
+            unknown = sorted(set(overrides) - set(LOSS_KEYS))
+            if unknown:
+                raise ValueError(f"unknown loss setting(s) {unknown} of {method}: use only {list(LOSS_KEYS)}")
+            try:
+                LossSettings.model_validate(overrides)
+            except ParameterError as exc:
+                raise ValueError(f"distill.methods.{method}.{exc.where} {exc.problem}: {exc.fix}") from None
+        return value
+
+    def loss_for(self, method: str) -> LossSettings:
+        """The loss settings of ``method``: the shared ones, overridden by its (or its parent's) entry."""
+        shared = {key: getattr(self, name) for name, key in zip(LossSettings.model_fields, LOSS_KEYS, strict=True)}
+        return LossSettings.model_validate({**shared, **self.methods.get(settings_source(method), {})})

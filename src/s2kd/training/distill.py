@@ -1,15 +1,15 @@
 """Distillation from a frozen teacher whose outputs are computed once and cached.
 
 The teacher's latents do not change between epochs, so :func:`cache_teacher_targets` runs it once
-(eval mode, no gradients) over the training and validation windows and keeps its fused latent and
-forecast per sample id; :class:`DistillationLoss` looks them up by ``batch["sample_id"]``. A
-distillation epoch then costs about what a plain student epoch costs. The teacher itself is never
-part of the training module: it cannot change or receive gradients.
+(eval mode, no gradients) over the training and validation windows and keeps, per sample id, the
+teacher tensors the losses read (:data:`TARGETS`); :class:`DistillationLoss` looks them up by
+``batch["sample_id"]``. A distillation epoch then costs about what a plain student epoch costs. The
+teacher itself is never part of the training module: it cannot change or receive gradients.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +20,15 @@ from s2kd.losses import CompositeLoss, output_kd_loss, semantic_loss, spectral_l
 
 SPECTRAL_ON = ("latent", "output")
 
+#: the teacher latents a latent term (``L_sem``, ``L_spec`` on latents) can target, all ``(B, d, h, w)``:
+#: ``semantic``: ``z``, the visual latent right after cross-attention fusion with the text;
+#: ``bands``: ``z_low + z_high``, the translator's evolved bands (exactly band-limited, so a spectral
+#: loss against their sum compares the student's low band with ``z_low`` and its high band with ``z_high``);
+#: ``translator``: ``LayerNorm2d(z_low + z_high)``, the translator's fused output that the decoder reads.
+LATENT_TARGETS = ("semantic", "bands", "translator")
+#: every cacheable teacher tensor: the latent targets and the forecast ``y_hat`` ``(B, T_out, C, H, W)``
+TARGETS = (*LATENT_TARGETS, "y_hat")
+
 
 def freeze(model: nn.Module) -> nn.Module:
     """Eval mode and ``requires_grad = False`` for every parameter; returns the model."""
@@ -29,19 +38,28 @@ def freeze(model: nn.Module) -> nn.Module:
     return model
 
 
+def _target(out: Mapping[str, Tensor], name: str) -> Tensor:
+    """The teacher tensor ``name`` of :data:`TARGETS` from a teacher's forward outputs."""
+    if name == "semantic":
+        return out["z"]
+    if name == "bands":
+        return out["z_low"] + out["z_high"]
+    if name == "translator":
+        return out["latent"]
+    return out[name]
+
+
 @dataclass
 class TeacherTargets:
     """The frozen teacher's outputs per sample.
 
     Attributes:
         sample_id: ``(N,)`` sorted sample ids.
-        latent: ``(N, d, h, w)`` the fused latent ``H_t``.
-        y_hat: ``(N, T_out, C, H, W)`` the teacher's forecast.
+        fields: the cached tensors by name (of :data:`TARGETS`), each with ``N`` rows in sample-id order.
     """
 
     sample_id: Tensor
-    latent: Tensor
-    y_hat: Tensor
+    fields: dict[str, Tensor]
 
     def rows(self, ids: Tensor) -> Tensor:
         """Row of each sample id; a clear error for ids the cache does not hold."""
@@ -52,21 +70,32 @@ class TeacherTargets:
             raise KeyError(f"no cached teacher output for sample id(s) {ids[missing][:5].tolist()}")
         return pos
 
+    def __getitem__(self, name: str) -> Tensor:
+        if name not in self.fields:
+            raise KeyError(f"the teacher's {name!r} was not cached (cached: {sorted(self.fields)})")
+        return self.fields[name]
+
 
 @torch.no_grad()
-def cache_teacher_targets(teacher: nn.Module, datasets: Iterable[Dataset], *, batch_size: int = 64) -> TeacherTargets:
+def cache_teacher_targets(teacher: nn.Module, datasets: Iterable[Dataset], *, batch_size: int = 64,
+                          fields: Iterable[str] = TARGETS) -> TeacherTargets:
     """Run the frozen teacher once over every window of ``datasets``.
 
     Args:
         teacher: the trained teacher (frozen here: eval mode, no gradients).
         datasets: datasets of ``{"x", "sample_id"[, "text", "text_mask"]}`` items (train and val).
         batch_size: windows per forward pass.
+        fields: which of :data:`TARGETS` to keep (the others are not held in memory).
 
     Returns:
         The targets, sorted by sample id.
     """
+    fields = tuple(dict.fromkeys(fields))
+    unknown = sorted(set(fields) - set(TARGETS))
+    assert not unknown, f"unknown teacher target(s) {unknown}: use any of {TARGETS}"
     freeze(teacher)
-    ids, latents, forecasts = [], [], []
+    ids: list[Tensor] = []
+    kept: dict[str, list[Tensor]] = {f: [] for f in fields}
     for dataset in datasets:
         for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
             if getattr(teacher, "uses_text", False):
@@ -74,13 +103,25 @@ def cache_teacher_targets(teacher: nn.Module, datasets: Iterable[Dataset], *, ba
             else:
                 out = teacher(batch["x"])
             ids.append(batch["sample_id"].long())
-            latents.append(out["latent"].float())
-            forecasts.append(out["y_hat"].float())
+            for f in fields:
+                kept[f].append(_target(out, f).float())
     sample_id = torch.cat(ids)
     order = torch.argsort(sample_id)
     assert len(torch.unique(sample_id)) == len(sample_id), "a sample id appears in two datasets"
-    return TeacherTargets(sample_id=sample_id[order], latent=torch.cat(latents)[order],
-                          y_hat=torch.cat(forecasts)[order])
+    return TeacherTargets(sample_id=sample_id[order], fields={f: torch.cat(v)[order] for f, v in kept.items()})
+
+
+def needed_targets(weights: Mapping[str, float], *, spectral_on: str, sem_target: str,
+                   spec_target: str) -> tuple[str, ...]:
+    """The teacher tensors a loss with these non-zero ``weights`` reads."""
+    need = []
+    if weights.get("sem"):
+        need.append(sem_target)
+    if weights.get("spec"):
+        need.append("y_hat" if spectral_on == "output" else spec_target)
+    if weights.get("out"):
+        need.append("y_hat")
+    return tuple(dict.fromkeys(need))
 
 
 class DistillationLoss(nn.Module):
@@ -95,24 +136,30 @@ class DistillationLoss(nn.Module):
             with the student, dropped from the exported model).
         cutoff: ``r_c`` of the spectral loss.
         alpha: ``w_high`` of the spectral loss (``w_low = 1``).
-        semantic_kind: ``mse`` or ``cosine``.
+        semantic_kind: a kind of :data:`s2kd.losses.semantic.KINDS`.
         amplitude_only: spectral loss on amplitudes only.
         spectral_on: what ``L_spec`` compares: ``latent`` (the projected student latent against the
-            teacher's fused latent, as in the paper) or ``output`` (the student's forecast against the
-            teacher's, every frame and channel).
+            teacher latent ``spec_target``, as in the paper) or ``output`` (the student's forecast
+            against the teacher's, every frame and channel).
+        sem_target: the teacher latent of :data:`LATENT_TARGETS` that ``L_sem`` pulls towards.
+        spec_target: the teacher latent of :data:`LATENT_TARGETS` that ``L_spec`` compares on latents.
     """
 
     def __init__(
         self, *, weights: Mapping[str, float], targets: TeacherTargets | None, student_d: int, teacher_d: int,
         projector: nn.Module | None = None, cutoff: float = 0.25, alpha: float = 1.0, semantic_kind: str = "mse",
-        amplitude_only: bool = False, spectral_on: str = "latent",
+        amplitude_only: bool = False, spectral_on: str = "latent", sem_target: str = "semantic",
+        spec_target: str = "bands",
     ) -> None:
         super().__init__()
         self.composite = CompositeLoss(weights)
         assert spectral_on in SPECTRAL_ON, f"spectral_on must be one of {SPECTRAL_ON}, got {spectral_on!r}"
-        self.spectral_on = spectral_on
-        needs_latent = "sem" in self.composite.weights or ("spec" in self.composite.weights and spectral_on == "latent")
-        needs_teacher = any(k in self.composite.weights for k in ("sem", "spec", "out"))
+        for name, value in (("sem_target", sem_target), ("spec_target", spec_target)):
+            assert value in LATENT_TARGETS, f"{name} must be one of {LATENT_TARGETS}, got {value!r}"
+        self.spectral_on, self.sem_target, self.spec_target = spectral_on, sem_target, spec_target
+        w = self.composite.weights
+        needs_latent = "sem" in w or ("spec" in w and spectral_on == "latent")
+        needs_teacher = any(k in w for k in ("sem", "spec", "out"))
         assert targets is not None or not needs_teacher, "distillation terms need cached teacher targets"
         self.targets = targets  # a plain attribute: never in a checkpoint, never trained
         self.projector = projector if needs_latent else None
@@ -126,24 +173,24 @@ class DistillationLoss(nn.Module):
 
         def teacher(field: str) -> Tensor:
             rows = self.targets.rows(batch["sample_id"])
-            return getattr(self.targets, field)[rows.cpu()].to(outputs["y_hat"].device)
+            return self.targets[field][rows.cpu()].to(outputs["y_hat"].device)
 
         def projected() -> Tensor:
             if "p" not in cache:
                 cache["p"] = self.projector(outputs["latent"])  # (B, d_t, h, w)
             return cache["p"]
 
+        def spectral() -> Tensor:
+            if self.spectral_on == "output":
+                student, target = outputs["y_hat"], teacher("y_hat")
+            else:
+                student, target = projected(), teacher(self.spec_target)
+            return spectral_loss(student, target, cutoff=self.cutoff, w_low=1.0, w_high=self.alpha,
+                                 amplitude_only=self.amplitude_only)
+
         return self.composite({
             "task": lambda: task_loss(outputs["y_hat"], batch["y"]),
-            "sem": lambda: semantic_loss(projected(), teacher("latent"), kind=self.semantic_kind),
-            "spec": lambda: spectral_loss(*self._spectral_pair(outputs, projected, teacher), cutoff=self.cutoff,
-                                          w_low=1.0, w_high=self.alpha, amplitude_only=self.amplitude_only),
+            "sem": lambda: semantic_loss(projected(), teacher(self.sem_target), kind=self.semantic_kind),
+            "spec": spectral,
             "out": lambda: output_kd_loss(outputs["y_hat"], teacher("y_hat")),
         })
-
-    def _spectral_pair(self, outputs: Mapping[str, Tensor], projected: Callable[[], Tensor],
-                       teacher: Callable[[str], Tensor]) -> tuple[Tensor, Tensor]:
-        """The two tensors ``L_spec`` compares: projected latents, or forecasts ``(B, T_out, C, H, W)``."""
-        if self.spectral_on == "output":
-            return outputs["y_hat"], teacher("y_hat")
-        return projected(), teacher("latent")

@@ -22,13 +22,15 @@ def evaluate_models(
     series: xr.Dataset, sample_index: pd.DataFrame, normalisation_stats: dict[str, Any],
     narrative_embeddings: dict[str, Any] | None, narrate: NarrateParams, params: EvaluateParams,
     **models: dict[str, Any],
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, float]]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, float]]:
     """Evaluate every model (``{name: payload}``; ``student_<method>`` for students) on the test windows.
 
     Returns:
-        ``(metrics, efficiency, spectra, samples, run_metrics)``: the tidy table ``(model, method,
-        role, oracle, metric, channel, lead, value)`` with ``lead = 0`` the value over all leads and
-        ``channel = "all"`` over all channels (:func:`s2kd.metrics.score_forecast`); one efficiency
+        ``(metrics, window_errors, efficiency, spectra, samples, run_metrics)``: the tidy table ``(model,
+        method, role, oracle, metric, channel, lead, value)`` with ``lead = 0`` the value over all leads and
+        ``channel = "all"`` over all channels (:func:`s2kd.metrics.score_forecast`); per model and test
+        window ``(model, sample_id, time, mse)``, the window's MSE over leads and channels (their mean over
+        windows is the model's ``mse``; paired intervals resample them); one efficiency
         row per model; radially averaged power spectra ``(model, frequency, power)`` of the truth
         and every model; a few test forecasts for the report; lead-averaged metrics for the
         pipeline's MLflow run. ``samples["meta"]["scoring"]`` records the data range and the
@@ -40,7 +42,8 @@ def evaluate_models(
                        "distill.skip_weak_teachers): not scored", name)
     models = {name: payload for name, payload in models.items() if name not in skipped}
     test = scoring_windows(series, sample_index, normalisation_stats, params)
-    rows, efficiency, spectra, run_metrics, samples = [], [], [], {}, {}
+    rows, efficiency, spectra, run_metrics, samples, errors = [], [], [], {}, {}, []
+    first_targets = test.times[test.rows["start"].to_numpy() + test.t_in]
     for number, (name, payload) in enumerate(models.items(), start=1):
         logger.info("evaluate %d/%d: %s on %d test windows", number, len(models), name, len(test.rows))
         scores = score_model(payload, test, index=sample_index, embeddings=narrative_embeddings, p=params, name=name)
@@ -48,6 +51,8 @@ def evaluate_models(
         role = "teacher" if payload["kind"] == "teacher" else "student"
         oracle = role == "teacher" and scores.uses_text and narrate.mode == "hindsight"
         rows += [{"model": name, "method": method, "role": role, "oracle": oracle, **r} for r in scores.metrics]
+        errors.append(pd.DataFrame({"model": name, "sample_id": scores.output["sample_id"].numpy(),
+                                    "time": first_targets, "mse": scores.window_mse}))
         efficiency.append({"model": name, "method": method, "role": role, **scores.efficiency})
         out, keep = scores.output, test.keep
         if not samples:  # the same windows for every model: the truth once
@@ -67,4 +72,5 @@ def evaluate_models(
     starts = test.rows["start"].to_numpy()[test.keep]
     samples["meta"] = {"models": list(models), "channels": list(normalisation_stats["channels"]),
                        "times": [str(test.times[s + test.t_in]) for s in starts], "scoring": test.scoring()}
-    return pd.DataFrame(rows), pd.DataFrame(efficiency), pd.DataFrame(spectra), samples, run_metrics
+    return (pd.DataFrame(rows), pd.concat(errors, ignore_index=True), pd.DataFrame(efficiency),
+            pd.DataFrame(spectra), samples, run_metrics)

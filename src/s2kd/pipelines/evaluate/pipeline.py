@@ -16,7 +16,8 @@ def evaluate_node(models: Sequence[str]) -> Node:
               "narrative_embeddings": "narrative_embeddings", "narrate": "params:narrate",
               "params": "params:evaluate", **{m: m for m in models}}
     return Node(func=evaluate_models, inputs=inputs,
-                outputs=["metrics_table", "efficiency", "power_spectra", "forecast_samples", "evaluation_metrics"],
+                outputs=["metrics_table", "window_errors", "efficiency", "power_spectra", "forecast_samples",
+                         "evaluation_metrics"],
                 name="evaluate_models")
 
 
