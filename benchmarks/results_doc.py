@@ -1,0 +1,324 @@
+"""``docs/results.md`` from the finished runs of ``benchmarks/results.py`` (its stage 3).
+
+Every ratio of test MSE comes with a paired block-bootstrap 95 % interval over test windows (blocks of at
+least a day and a window's span) and over teacher and student seeds (:mod:`s2kd.reporting.intervals`); a
+method is called better only when the whole interval is below 1. Which S2-KD form and which baseline are
+"best" is decided on the validation split (mean validation MSE over runs), never on the test split.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from results import ROOT, finished, run_name, run_params, seeds_of
+
+from s2kd.reporting import by_metric, expand, markdown_table, seed_lead_curves  # noqa: E402
+from s2kd.reporting.intervals import Interval, block_length, ratio_interval  # noqa: E402
+from s2kd.reporting.seeds import efficiency_ratios, mean_std_table, seed_summary  # noqa: E402
+
+TABLE_METRICS = ("mse", "mae", "rmse_physical", "acc", "ssim", "spectral_error_low", "spectral_error_mid",
+                 "spectral_error_high")
+S2KD_FORMS = ("s2kd", "s2kd_forecast")
+BASELINES = ("output_kd", "feature_kd", "sdkd")
+ABLATIONS = ("s2kd_sem_only", "s2kd_spec_only", "s2kd_shuffled_text", "feature_kd_multimodal", "sdkd_multimodal")
+TARGETS = {"student": 0.85, "best baseline": 0.95}
+
+
+def load(config: dict[str, Any], dataset: str) -> dict[str, Any] | None:
+    """The finished final runs of a dataset: window errors, metrics, validation rows, efficiency, seconds."""
+    teachers, students = seeds_of(config, dataset)
+    errors, metrics, valid, eff, seconds = [], [], [], [], {}
+    for t in teachers:
+        for s in students:
+            name = run_name(dataset, t, s)
+            marker = finished(name, run_params(config, dataset, t, s, _settings(name)))
+            if marker is None:
+                continue
+            folder = ROOT / "data" / "08_reporting" / name
+            run = len(seconds)
+            errors.append(pd.read_parquet(folder / "window_errors.parquet").assign(t=t, s=s))
+            metrics.append(by_metric(pd.read_parquet(folder / "metrics_table.parquet")).assign(t=t, s=s, seed=run))
+            for table in ("teacher_validation", "distill_validation", "ablation_validation"):
+                if (folder / f"{table}.csv").exists():
+                    valid.append(pd.read_csv(folder / f"{table}.csv").assign(t=t, s=s))
+            eff.append(pd.read_csv(folder / "efficiency.csv").assign(t=t, s=s))
+            seconds[(t, s)] = marker["seconds"]
+            teacher_marker = ROOT / "data" / "08_reporting" / name / "benchmark_teachers.json"
+            if teacher_marker.exists():
+                seconds[("teachers", t)] = json.loads(teacher_marker.read_text())["seconds"]
+    if not errors:
+        return None
+    return {"errors": pd.concat(errors, ignore_index=True), "metrics": pd.concat(metrics, ignore_index=True),
+            "valid": pd.concat(valid, ignore_index=True), "efficiency": pd.concat(eff, ignore_index=True),
+            "seconds": seconds}
+
+
+def _settings(name: str) -> dict[str, Any]:
+    """The methods' settings a final run was made with (its marker's ``--params``)."""
+    path = ROOT / "data" / "08_reporting" / name / "benchmark_run.json"
+    if not path.exists():
+        return {}
+    params = json.loads(path.read_text()).get("params", {})
+    return {k: v for k, v in params.items() if k.startswith("distill.methods.")}
+
+
+def cube(errors: pd.DataFrame, model: str) -> np.ndarray:
+    """``(teacher seeds, student seeds, windows)`` of ``model``'s window errors (one teacher seed for a model
+    that has no teacher, one student seed for a teacher: the same model in every run)."""
+    rows = errors[errors["model"] == model]
+    if rows.empty:
+        raise KeyError(model)
+    if model.startswith("teacher_") or model == "student_student":
+        key = "s" if model.startswith("teacher_") else "t"
+        rows = rows[rows[key] == rows[key].min()]
+    wide = rows.pivot_table(index=["t", "s"], columns="time", values="mse")
+    ts, ss = sorted(set(wide.index.get_level_values(0))), sorted(set(wide.index.get_level_values(1)))
+    return wide.to_numpy().reshape(len(ts), len(ss), wide.shape[1])
+
+
+def interval(data: dict[str, Any], num: str, den: str, block: int) -> Interval | None:
+    try:
+        return ratio_interval(cube(data["errors"], num), cube(data["errors"], den), block=block)
+    except (KeyError, ValueError):
+        return None
+
+
+def block_of(data: dict[str, Any], config: dict[str, Any], dataset: str) -> int:
+    times = pd.DatetimeIndex(sorted(data["errors"]["time"].unique()))
+    step_hours = float(pd.Series(times).diff().median() / pd.Timedelta(hours=1))
+    params = config["datasets"][dataset].get("params") or {}
+    t_in, t_out = {"bikenyc": (6, 3)}.get(dataset, (4, 4))
+    t_in, t_out = params.get("ingest.windows.t_in", t_in), params.get("ingest.windows.t_out", t_out)
+    return block_length(step_hours, int(t_in) + int(t_out))
+
+
+def best_on_validation(data: dict[str, Any], methods: tuple[str, ...]) -> str | None:
+    """The method of ``methods`` with the lowest mean validation MSE over the runs."""
+    v = data["valid"]
+    means = {m: v.loc[v["model"] == f"student_{m}", "best_val_mse"].mean() for m in methods}
+    means = {m: x for m, x in means.items() if x == x}
+    return min(means, key=means.get) if means else None
+
+
+def cell(iv: Interval | None) -> str:
+    if iv is None:
+        return "—"
+    mark = {"better": " **better**", "worse": " worse", "tie": ""}[iv.verdict]
+    return f"{iv}{mark}"
+
+
+def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], figures: Path) -> tuple[list[str],
+                                                                                                        dict]:
+    spec = config["datasets"][dataset]
+    block = block_of(data, config, dataset)
+    metrics, errors = data["metrics"], data["errors"]
+    models = list(dict.fromkeys(metrics["model"]))
+    teachers, students = sorted(set(errors["t"])), sorted(set(errors["s"]))
+    runs = [k for k in data["seconds"] if k[0] != "teachers"]
+    compute = sum(data["seconds"].values()) / 60
+    mode = (spec.get("params") or {}).get("narrate.mode", "hindsight")
+    out = [f"## {dataset}: {spec['title']}", "",
+           f"Teacher seeds {teachers}, student seeds {students} ({len(runs)} runs); compute {compute:.0f} min. "
+           f"Kedro environment `{spec.get('env') or 'base'}`"
+           + (", parameters " + ", ".join(f"`{k}={v}`" for k, v in spec["params"].items()) if spec.get("params")
+              else "")
+           + f". Narratives: the `diagnostic` narrator (rule-based, not an LMM), `{mode}` mode. Intervals: "
+           f"blocks of {block} consecutive test windows.", ""]
+    once = metrics[(metrics["role"] != "teacher") | (metrics["s"] == students[0])]
+    once = once[(once["model"] != "student_student") | (once["t"] == teachers[0])]
+    names = expand(TABLE_METRICS, metrics)
+    summary = seed_summary(once, names)
+    out += ["### Test metrics, mean ± std over runs (averaged over lead times)", "",
+            "MSE and MAE in normalised units, RMSE per variable in physical units; ACC and SSIM: higher is better. "
+            "A teacher's spread is over teacher seeds, the plain student's over student seeds, a distilled "
+            "student's over both.", "", markdown_table(mean_std_table(summary, names)), ""]
+
+    rows, facts = [], {"dataset": dataset, "intervals": {}}
+    students_ = [m.removeprefix("student_") for m in models if m.startswith("student_") and m != "student_student"]
+    for m in students_:
+        iv = interval(data, f"student_{m}", "student_student", block)
+        facts["intervals"][(m, "student")] = iv
+        rows.append({"method": m, "/ student": cell(iv)})
+    for form in S2KD_FORMS:
+        for r in rows:
+            iv = interval(data, f"student_{form}", f"student_{r['method']}", block) if r["method"] != form else None
+            r[f"{form} / it"] = cell(iv)
+    out += ["### Test MSE ratios with 95 % intervals", "",
+            "`ratio [low, high]` of mean test MSE over every run and window; **better** when the interval is below "
+            "1. Left column: each method over the plain student; right columns: each S2-KD form over each method.",
+            "", markdown_table(pd.DataFrame(rows)), ""]
+
+    best_form = best_on_validation(data, S2KD_FORMS)
+    best_base = best_on_validation(data, BASELINES)
+    if best_form and best_base:
+        iv_s = interval(data, f"student_{best_form}", "student_student", block)
+        iv_b = interval(data, f"student_{best_form}", f"student_{best_base}", block)
+        facts.update(best_form=best_form, best_base=best_base, vs_student=iv_s, vs_base=iv_b)
+        out += [f"Chosen on validation: the best S2-KD form is `{best_form}`, the best baseline `{best_base}`. "
+                f"Test: `{best_form}` / `student` = {cell(iv_s)}; `{best_form}` / `{best_base}` = {cell(iv_b)}.", ""]
+
+    out += teacher_lines(data, block, teachers, facts)
+    png = figures / f"{dataset}_lead_mse.png"
+    curve = [m for m in ("teacher_multimodal", "teacher_vision", "student_student", "student_output_kd",
+                         "student_feature_kd", "student_sdkd", "student_s2kd", "student_s2kd_forecast") if m in models]
+    png.write_bytes(seed_lead_curves(once, curve, title=dataset))
+    out += ["### Per lead time", "", f"![{dataset}: test MSE per lead time](results/{png.name})", ""]
+    eff = efficiency_ratios(data["efficiency"], "student_student", "teacher_multimodal")
+    facts["efficiency"] = eff.set_index("quantity")["teacher_over_student"].to_dict()
+    out += ["### Efficiency (plain student vs multimodal teacher, eager PyTorch on this CPU, medians)", "",
+            markdown_table(eff.rename(columns={"teacher_over_student": "teacher / student"})), ""]
+    facts["summary"] = summary.assign(dataset=dataset)
+    return out, facts
+
+
+def teacher_lines(data: dict[str, Any], block: int, teachers: list[int], facts: dict) -> list[str]:
+    """Per teacher seed: the teachers' validation and test MSE, and the S2-KD forms over the student."""
+    v, errors = data["valid"], data["errors"]
+    student_val = v.loc[v["model"] == "student_student", "best_val_mse"].mean()
+    rows = []
+    for t in teachers:
+        row: dict[str, Any] = {"teacher seed": t}
+        for role in ("multimodal", "vision", "shuffled"):
+            val = v.loc[(v["model"] == f"teacher_{role}") & (v["t"] == t), "best_val_mse"]
+            test = errors.loc[(errors["model"] == f"teacher_{role}") & (errors["t"] == t)]
+            if len(val):
+                row[f"{role} val"] = f"{val.iloc[0]:.5f}"
+                row[f"{role} test"] = f"{test.groupby('s')['mse'].mean().iloc[0]:.5f}" if len(test) else "—"
+        sub = {**data, "errors": errors[errors["t"] == t]}
+        for form in S2KD_FORMS:
+            row[f"{form} / student"] = cell(interval(sub, f"student_{form}", "student_student", block))
+        rows.append(row)
+    vision_val = v.loc[v["model"] == "teacher_vision", "best_val_mse"].mean()
+    facts["capacity_gap"] = 1.0 - vision_val / student_val if student_val == student_val else float("nan")
+    text_gain = interval(data, "teacher_multimodal", "teacher_vision", block)
+    return ["### Teachers, per teacher seed", "",
+            f"Plain student, validation MSE {student_val:.5f} (mean over student seeds); the vision teacher is "
+            f"{100 * facts['capacity_gap']:.1f} % below it on validation (mean over teacher seeds). Test MSE, "
+            f"multimodal / vision teacher: {cell(text_gain)} (over teacher seeds and windows).", "",
+            markdown_table(pd.DataFrame(rows)), ""]
+
+
+def dial_section(facts: dict[str, dict], config: dict[str, Any], figures: Path) -> list[str]:
+    """Each method's test MSE over the student as the synthetic text dial goes from none to strong."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dials = sorted((config["datasets"][d]["dial"], d) for d in facts if "dial" in config["datasets"][d])
+    if not dials:
+        return []
+    methods = [*BASELINES, *S2KD_FORMS]
+    rows = [{"sudden strength": level, **{m: cell(facts[d]["intervals"].get((m, "student"))) for m in methods}}
+            for level, d in dials]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for i, m in enumerate(methods):
+        pts = [(level, facts[d]["intervals"].get((m, "student"))) for level, d in dials]
+        pts = [(x + 0.012 * (i - 2), iv) for x, iv in pts if iv is not None]
+        if pts:
+            x = [p[0] for p in pts]
+            y = [p[1].ratio for p in pts]
+            err = [[p[1].ratio - p[1].low for p in pts], [p[1].high - p[1].ratio for p in pts]]
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=m)
+    ax.axhline(1.0, color="k", linewidth=0.8)
+    ax.set_xlabel("sudden events' strength (0: the narratives name events the fields lack)")
+    ax.set_ylabel("test MSE / student")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    (figures / "dial.png").write_bytes(_png(fig))
+    plt.close(fig)
+    return ["## The text dial (synthetic)", "",
+            "The synthetic source's sudden events are announced by the hindsight narratives; their strength is "
+            "the dial of how much the text knows that the frames do not. Each method's test MSE over the plain "
+            "student, with 95 % intervals (one teacher seed, three student seeds):", "",
+            "![each method over the student as the dial turns](results/dial.png)", "",
+            markdown_table(pd.DataFrame(rows)), ""]
+
+
+def _png(fig: Any) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+def targets_section(facts: dict[str, dict]) -> list[str]:
+    out = ["## Targets", "",
+           "Ours, after the paper's ~9 % claim over feature distillation. Ratios of test MSE with 95 % intervals; a "
+           "ratio target is met only when the whole interval is at or below the bound.", "",
+           "| target | measured | met |", "|---|---|---|"]
+    ncep = facts.get("ncep")
+    if ncep and "vs_student" in ncep:
+        for what, iv, bound in ((f"NCEP: {ncep['best_form']} / student ≤ {TARGETS['student']}", ncep["vs_student"],
+                                 TARGETS["student"]),
+                                (f"NCEP: {ncep['best_form']} / {ncep['best_base']} ≤ {TARGETS['best baseline']}",
+                                 ncep["vs_base"], TARGETS["best baseline"])):
+            out.append(f"| {what} | {cell(iv)} | {'yes' if iv is not None and iv.high <= bound else 'no'} |")
+        gap = ncep["capacity_gap"]
+        out.append(f"| NCEP: vision teacher ≥ 10 % below the student (validation) | {100 * gap:.1f} % | "
+                   f"{'yes' if gap >= 0.10 else 'no'} |")
+        for what, key, bound in (("student ≥ 5× faster at batch 1 (eager)", "latency_ms_b1", 5.0),
+                                 ("student ≤ 1/10 of the teacher's parameters", "parameters", 10.0)):
+            value = ncep["efficiency"][key]
+            out.append(f"| NCEP: {what} | {value:.1f}× | {'yes' if value >= bound else 'no'} |")
+    bike = facts.get("bikenyc")
+    if bike and "vs_student" in bike:
+        iv = bike["vs_student"]
+        out.append(f"| BikeNYC: {bike['best_form']} no worse than student | {cell(iv)} | "
+                   f"{'yes' if iv is not None and iv.low <= 1.0 else 'no'} |")
+    return out + [""]
+
+
+def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) -> None:
+    figures = out_path.parent / "results"
+    figures.mkdir(parents=True, exist_ok=True)
+    sections, facts, summaries, seconds = [], {}, [], 0.0
+    for dataset in datasets:
+        data = load(config, dataset)
+        if data is None:
+            sections += [f"## {dataset}", "", "No finished run yet.", ""]
+            continue
+        lines, f = dataset_section(config, dataset, data, figures)
+        sections += lines
+        facts[dataset] = f
+        summaries.append(f["summary"])
+        seconds += sum(data["seconds"].values())
+    tuning_csv = ROOT / "data" / "08_reporting" / f"tuning_{config['tuning_dataset']}.csv"
+    tuning_min = pd.read_csv(tuning_csv)["seconds"].sum() / 60 if tuning_csv.exists() else 0.0
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    common = config["common"]
+    head = [
+        "# Results: S2-KD against its baselines, over teacher and student seeds", "",
+        "<!-- Written by `python benchmarks/results.py` from the runs it made; do not edit by hand. -->", "",
+        f"Produced by `python benchmarks/results.py` (configuration `benchmarks/results.yml`) at commit `{commit}`, "
+        f"{dt.date.today().isoformat()}, on {platform.machine()} with {os.cpu_count()} CPU cores and no GPU; "
+        f"compute {seconds / 60:.0f} min for teachers and final runs, {tuning_min:.0f} min for the tuning.", "",
+        "Protocol: per dataset, teachers are trained once per teacher seed on every training window until the "
+        "validation MSE stops improving; every method's loss setting is chosen on the validation split of "
+        f"`{config['tuning_dataset']}` among the same number of configurations "
+        f"([tuning_{config['tuning_dataset']}.md](experiments/tuning_{config['tuning_dataset']}.md)); "
+        "then every method is trained per (teacher seed, student seed) and `evaluate` reads the test split once "
+        "per run. `s2kd` is the paper's form (L_sem and L_spec on latents); `s2kd_forecast` moves L_spec onto "
+        "the forecasts. Narratives are written by the rule-based `diagnostic` narrator, not by an LMM.", "",
+        "Budget (`common` in `benchmarks/results.yml`): " + ", ".join(
+            f"`{k}={'null' if v is None else v}`" for k, v in common.items()
+            if "progress" not in k and "checkpoint" not in k) + ".", ""]
+    body = targets_section(facts) + dial_section(facts, config, figures) + sections
+    text = "\n".join(head + body)
+    tmp = out_path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(out_path)
+    if summaries:
+        pd.concat(summaries, ignore_index=True).to_csv(figures / "summary.csv", index=False, float_format="%.6g")
+    print(f"wrote {out_path.relative_to(ROOT)} and {figures.relative_to(ROOT)}/", flush=True)
