@@ -6,8 +6,8 @@ Usage (from the project root, after ``kedro run`` has made the teachers of that 
         [--baselines student feature_kd sdkd] [--out docs/sweeps/synthetic.md]
 
 Each pair is its own Kedro run of the one student's node (``kedro run --pipeline distill --namespaces
-student_s2kd --params distill.beta=B,distill.lambda=L``) with its own nested MLflow run ``student_s2kd``
-tagged ``s2kd.method=s2kd``: in the MLflow UI filter
+student_s2kd --params distill.methods.s2kd.beta=B,distill.methods.s2kd.lambda=L``) with its own nested
+MLflow run ``student_s2kd`` tagged ``s2kd.method=s2kd``: in the MLflow UI filter
 ``tags.`s2kd.method` = 's2kd'`` and add the ``beta``, ``lambda`` and ``best_val_mse`` columns to see
 them side by side. ``--baselines`` trains those methods once at each β (``feature_kd``) or λ
 (``sdkd``) of the grid, so every method gets the same tuning budget along its own weight. Only the
@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def distill(env: str | None, methods: list[str], **weights: float) -> dict[str, float]:
-    """The students of ``methods`` (their nodes of ``distill`` only) with these weights; ``{method: best val MSE}``."""
-    overrides: dict[str, Any] = dict(weights)
+    """The students of ``methods`` (their nodes of ``distill`` only) with these weights (each method's own entry
+    of ``distill.methods``, which outranks the shared settings); ``{method: best val MSE}``."""
+    overrides: dict[str, Any] = {"methods": {m: dict(weights) for m in methods}}
     with KedroSession.create(project_path=ROOT, env=env, runtime_params={"distill": overrides}) as session:
         session.run(pipeline_name="distill", namespaces=[f"student_{m}" for m in methods])
         catalog = session.load_context().catalog

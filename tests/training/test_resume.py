@@ -64,6 +64,21 @@ def test_finished_run_is_not_retrained(tmp_path, reference):
         torch.testing.assert_close(value, best[key], rtol=0, atol=0)
 
 
+def test_a_finished_run_copied_to_another_folder_is_not_retrained(tmp_path, reference):
+    """Lightning forgets the best checkpoint when the folder it recorded is not the one it resumes in; the
+    copy still resumes at no cost, with the best weights and score."""
+    import shutil
+
+    first, _ = train_toy(tmp_path / "a", max_epochs=3)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    again, module = train_toy(tmp_path / "b", max_epochs=3)
+    assert again["epochs_trained_now"] == 0 and again["best_val_mse"] == pytest.approx(first["best_val_mse"])
+    assert Path(again["best_checkpoint"]).parent == tmp_path / "b"
+    best = read_checkpoint(first["best_checkpoint"])["state_dict"]
+    for key, value in module.state_dict().items():
+        torch.testing.assert_close(value, best[key], rtol=0, atol=0)
+
+
 def test_early_stopped_run_is_not_retrained(tmp_path):
     first, _ = train_toy(tmp_path, max_epochs=10, patience=1, model=ConstantForecaster())
     assert first["stopped_early"] and first["epochs_run"] == 2  # best at epoch 1, no better at 2: stop

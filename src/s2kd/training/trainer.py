@@ -181,6 +181,18 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
+def _moved_best(last: Path, dirpath: str | None) -> tuple[str | None, Any]:
+    """The best checkpoint and score recorded in ``last``, looked up in ``dirpath``: when the folder was
+    moved or copied (its recorded ``dirpath`` differs), Lightning restores neither the score nor a path
+    in this folder (it keeps the old folder's path, which may not even exist any more)."""
+    for state in (read_checkpoint(last).get("callbacks") or {}).values():
+        if isinstance(state, dict) and state.get("monitor") == MONITOR and state.get("best_model_path"):
+            path = Path(dirpath or last.parent) / Path(state["best_model_path"]).name
+            if path.exists():
+                return str(path), state.get("best_model_score")
+    return None, None
+
+
 def fit(
     module: pl.LightningModule, train_loader: DataLoader, val_loader: DataLoader, trainer: pl.Trainer, *,
     restore_best: bool = True,
@@ -225,14 +237,15 @@ def fit(
             warnings.filterwarnings("ignore", message=r'.*ckpt_path="last"\) is set, but there is no last checkpoint')
         trainer.fit(module, train_loader, val_loader, ckpt_path="last")
 
-    best_path = best_cb.best_model_path or None
+    best_path, score = best_cb.best_model_path or None, best_cb.best_model_score
+    if resumed_from and (score is None or not (best_path and Path(best_path).parent == last.parent)):
+        best_path, score = _moved_best(last, best_cb.dirpath)
     if restore_best and best_path and Path(best_path).exists():
         state = read_checkpoint(best_path)["state_dict"]
         module.load_state_dict({k: v.clone() for k, v in state.items()})
     elif restore_best:
         logger.warning("no best checkpoint found (%s); the module keeps the last epoch's weights", best_path)
     epochs_run = int(trainer.current_epoch)
-    score = best_cb.best_model_score
     score = float(score.item() if isinstance(score, torch.Tensor) else score) if score is not None else None
     summary = {
         "best_val_mse": score if score is not None and math.isfinite(score) else None,
