@@ -199,12 +199,7 @@ def teacher_run(config: dict[str, Any], dataset: str, teacher_seed: int) -> dict
             raise RuntimeError(f"train {dataset}'s teacher seed {teachers[0]} first: it makes the data")
         copy_shared(source["dataset"], name, DATA)
     names = ["ingest", "narrate", "train_teacher"] if first else ["train_teacher"]
-    cmd = kedro_command(config["datasets"][dataset].get("env"), names, params)
-    log = ROOT / "data" / "08_reporting" / name / "benchmark_teachers.log"
-    print(f"  {name}: {','.join(names)} ... (log: {log.relative_to(ROOT)})", flush=True)
-    seconds = kedro(cmd, log, config["mlflow_experiment"])
-    print(f"  {name}: teachers done in {seconds:.0f} s", flush=True)
-    return write_marker(name, "teachers", params, seconds=seconds, pipelines=names, command=" ".join(cmd[1:]))
+    return launch(config, dataset, "teachers", names, params)
 
 
 def final_run(config: dict[str, Any], dataset: str, teacher_seed: int, student_seed: int,
@@ -220,12 +215,18 @@ def final_run(config: dict[str, Any], dataset: str, teacher_seed: int, student_s
     if student_seed != students[0]:
         copy_shared(run_name(dataset, teacher_seed, students[0]), name)  # data and frozen teachers
     names = ["distill", "ablations" if teacher_seed in ablation_seeds(config, dataset) else "evaluate"]
+    return launch(config, dataset, "final", names, params)
+
+
+def launch(config: dict[str, Any], dataset: str, stage: str, names: list[str], params: dict[str, Any]) -> dict:
+    """One ``kedro run`` of ``names`` for a stage of run ``params["dataset"]``, logged; its marker."""
+    name = params["dataset"]
     cmd = kedro_command(config["datasets"][dataset].get("env"), names, params)
-    log = ROOT / "data" / "08_reporting" / name / "benchmark.log"
+    log = ROOT / "data" / "08_reporting" / name / ("benchmark.log" if stage == "final" else f"benchmark_{stage}.log")
     print(f"  {name}: {','.join(names)} ... (log: {log.relative_to(ROOT)})", flush=True)
     seconds = kedro(cmd, log, config["mlflow_experiment"])
-    print(f"  {name}: done in {seconds:.0f} s", flush=True)
-    return write_marker(name, "final", params, seconds=seconds, pipelines=names, command=" ".join(cmd[1:]))
+    print(f"  {name}: {stage} done in {seconds:.0f} s", flush=True)
+    return write_marker(name, stage, params, seconds=seconds, pipelines=names, command=" ".join(cmd[1:]))
 
 
 def main() -> None:

@@ -37,6 +37,16 @@ def _models():
     return build_model("teacher", teacher_cfg), build_model("simvp", student_cfg), teacher_cfg, student_cfg
 
 
+def _student_batch():
+    """A student's outputs on a batch of 6 training windows, and the teacher's cached targets."""
+    train, val = _data()
+    teacher, student, tcfg, scfg = _models()
+    targets = cache_teacher_targets(teacher, [train, val])
+    batch = next(iter(torch.utils.data.DataLoader(train, batch_size=6)))
+    out = student(batch["x"])
+    return student, tcfg, scfg, targets, batch, out, targets.rows(batch["sample_id"])
+
+
 def test_cached_targets_equal_a_fresh_teacher_forward():
     train, val = _data()
     teacher, *_ = _models()
@@ -97,12 +107,7 @@ def test_band_by_band_spectral_loss_equals_the_loss_against_the_sum_of_the_bands
 
 @pytest.mark.parametrize("target", ["semantic", "bands", "translator"])
 def test_latent_terms_read_the_chosen_teacher_latent(target):
-    train, val = _data()
-    teacher, student, tcfg, scfg = _models()
-    targets = cache_teacher_targets(teacher, [train, val])
-    batch = next(iter(torch.utils.data.DataLoader(train, batch_size=6)))
-    out = student(batch["x"])
-    rows = targets.rows(batch["sample_id"])
+    student, tcfg, scfg, targets, batch, out, rows = _student_batch()
     loss = DistillationLoss(weights={"task": 1.0, "sem": 1.0, "spec": 1.0}, targets=targets, student_d=scfg.d,
                             teacher_d=tcfg.d, sem_target=target, spec_target=target, semantic_kind="cosine")
     terms = loss(out, batch)
@@ -144,12 +149,7 @@ def test_plain_student_needs_no_teacher():
 
 
 def test_spectral_term_on_outputs_compares_forecasts_and_needs_no_projector():
-    train, val = _data()
-    teacher, student, tcfg, scfg = _models()
-    targets = cache_teacher_targets(teacher, [train, val])
-    batch = next(iter(torch.utils.data.DataLoader(train, batch_size=6)))
-    out = student(batch["x"])
-    rows = targets.rows(batch["sample_id"])
+    student, tcfg, scfg, targets, batch, out, rows = _student_batch()
     on_output = DistillationLoss(weights={"task": 1.0, "spec": 1.0}, targets=targets, student_d=scfg.d,
                                  teacher_d=tcfg.d, cutoff=0.2, alpha=3.0, spectral_on="output")
     assert on_output.projector is None  # nothing to project: forecasts share their shape
