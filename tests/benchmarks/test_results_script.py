@@ -144,6 +144,12 @@ def test_document_states_intervals_targets_teacher_seeds_and_missing_datasets(tm
                 "teacher_multimodal": 0.7, "teacher_vision": 0.8, "student_student": 1.0, "student_output_kd": 0.9,
                 "student_feature_kd": 1.0, "student_sdkd": 0.97, "student_s2kd": 0.80 + 0.01 * t,
                 "student_s2kd_forecast": 0.95}, rng)
+    for dataset, gain in (("synthetic", 0.8), ("synthetic_dial_0.5", 0.9), ("synthetic_dial_0", 1.0)):
+        for s in (0, 1, 2):  # the dial: the S2-KD gain grows with the events the text announces
+            _fake_run(tmp_path, dataset, 0, s, {"teacher_multimodal": 0.7, "teacher_vision": 0.8,
+                                                "student_student": 1.0, "student_output_kd": 0.95,
+                                                "student_feature_kd": 1.0, "student_sdkd": 1.0,
+                                                "student_s2kd": gain, "student_s2kd_forecast": 0.95}, rng)
     stale = results.run_name("ncep_context", 0, 0)  # a run whose parameters changed since: it does not count
     (tmp_path / "data" / "08_reporting" / stale).mkdir(parents=True)
     (tmp_path / "data" / "08_reporting" / stale / "benchmark_run.json").write_text(
@@ -169,3 +175,8 @@ def test_document_states_intervals_targets_teacher_seeds_and_missing_datasets(tm
     assert "## ncep_context" in text and "No finished run yet." in text
     assert "### Teachers, per teacher seed" in text and "| 2 |" in text
     assert (tmp_path / "docs" / "results" / "ncep_lead_mse.png").stat().st_size > 1000
+    dial = text[text.index("## The text dial"):text.index("## ncep:")]
+    rows = [line for line in dial.splitlines() if line.startswith("| 0") or line.startswith("| 1")]
+    assert [float(r.split("|")[1]) for r in rows] == [0.0, 0.5, 1.0]
+    assert [float(r.split("|")[5].split()[0]) for r in rows] == pytest.approx([1.0, 0.9, 0.8], abs=0.01)  # s2kd
+    assert (tmp_path / "docs" / "results" / "dial.png").stat().st_size > 1000
