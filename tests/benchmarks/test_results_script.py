@@ -180,3 +180,45 @@ def test_document_states_intervals_targets_teacher_seeds_and_missing_datasets(tm
     assert [float(r.split("|")[1]) for r in rows] == [0.0, 0.5, 1.0]
     assert [float(r.split("|")[5].split()[0]) for r in rows] == pytest.approx([1.0, 0.9, 0.8], abs=0.01)  # s2kd
     assert (tmp_path / "docs" / "results" / "dial.png").stat().st_size > 1000
+
+
+def test_tuning_chooses_each_methods_best_on_validation_and_resumes(tmp_path, monkeypatch):
+    """With a fake kedro whose validation MSE depends on the setting: the lowest per method is chosen, the
+    ablation checks run with s2kd's choice, a second call runs nothing, and the table says all of it."""
+    for module in (results, tuning):
+        monkeypatch.setattr(module, "ROOT", tmp_path)
+    (tmp_path / "conf" / "base").mkdir(parents=True)
+    (tmp_path / "conf" / "base" / "parameters_distill.yml").write_text("distill:\n  beta: 0.5\n")
+    source = results.run_name("ncep", 0, 0)
+    _touch(tmp_path, {f"03_primary/{source}/series.nc": b"d", f"04_feature/{source}/n.parquet": b"n",
+                      f"06_models/{source}/teacher_vision.pt/v1/t.pt": b"w",
+                      f"08_reporting/{source}/teacher_validation.csv": b"model\n",
+                      f"08_reporting/{source}/validation/teacher_vision.json": b"{}"})
+    calls = []
+
+    def fake_kedro(cmd, log, experiment):
+        params = dict(p.split("=", 1) for p in cmd[cmd.index("--params") + 1].split(","))
+        method = cmd[cmd.index("--namespaces") + 1].removeprefix("student_")
+        calls.append(method)
+        weights = [float(v) for k, v in params.items() if k.startswith("distill.methods.") and v[0].isdigit()]
+        val = 0.01 if method == "student" else 0.01 * (1 + abs(sum(weights) - 1.0) / 10)
+        folder = tmp_path / "data" / "08_reporting" / params["dataset"] / "validation"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"student_{method}.json").write_text(json.dumps({"best_val_mse": val}))
+        return 1.0
+
+    monkeypatch.setattr(tuning, "kedro", fake_kedro)
+    configs = tuning.configurations()
+    chosen = tuning.tune(CONFIG)
+    n = len(configs["s2kd"])
+    assert calls.count("student") == 1 and len(calls) == 1 + n * len(configs) + len(tuning.CHECKS)
+    assert calls[-2:] == list(tuning.CHECKS)
+    # output_kd: gamma closest to 1 wins; the choice comes back as --params of the method's own entry
+    assert chosen["distill.methods.output_kd.gamma"] == 1.0
+    s2kd = {k.removeprefix("distill.methods.s2kd."): v for k, v in chosen.items() if ".s2kd." in k}
+    best = min(configs["s2kd"], key=lambda c: abs(sum(v for v in c.values() if isinstance(v, float)) - 1.0))
+    assert s2kd == best
+    assert tuning.tune(CONFIG) == chosen and len(calls) == 1 + n * len(configs) + len(tuning.CHECKS)  # resumed
+    table = (tmp_path / "docs" / "experiments" / "tuning_ncep.md").read_text()
+    assert f"Every method gets {n} configurations" in table and table.count("| yes |") == len(configs)
+    assert table.count("| (check) |") == len(tuning.CHECKS)
