@@ -84,6 +84,13 @@ def run_params(config: dict[str, Any], dataset: str, teacher_seed: int, student_
             **(settings or {})}
 
 
+def teacher_params(config: dict[str, Any], dataset: str, teacher_seed: int, student_seed: int) -> dict[str, Any]:
+    """The ``--params`` of a teacher run: :func:`run_params` without the students' (``distill.*``), so a
+    changed student budget leaves the finished teachers finished."""
+    params = run_params(config, dataset, teacher_seed, student_seed)
+    return {k: v for k, v in params.items() if not k.startswith("distill.")}
+
+
 def params_arg(params: dict[str, Any]) -> str:
     for key, value in params.items():
         if "," in str(value):
@@ -186,7 +193,7 @@ def write_marker(name: str, stage: str, params: dict[str, Any], **extra: Any) ->
 def teacher_run(config: dict[str, Any], dataset: str, teacher_seed: int) -> dict[str, Any]:
     """Stage 1 for one teacher seed: ``[ingest,narrate,]train_teacher``."""
     teachers, students = seeds_of(config, dataset)
-    params = run_params(config, dataset, teacher_seed, students[0])
+    params = teacher_params(config, dataset, teacher_seed, students[0])
     name = params["dataset"]
     done = finished(name, params, "teachers")
     if done is not None:
@@ -194,7 +201,7 @@ def teacher_run(config: dict[str, Any], dataset: str, teacher_seed: int) -> dict
         return done
     first = teacher_seed == teachers[0]
     if not first:
-        source = run_params(config, dataset, teachers[0], students[0])
+        source = teacher_params(config, dataset, teachers[0], students[0])
         if finished(source["dataset"], source, "teachers") is None:
             raise RuntimeError(f"train {dataset}'s teacher seed {teachers[0]} first: it makes the data")
         copy_shared(source["dataset"], name, DATA)

@@ -35,7 +35,7 @@ TARGETS = {"student": 0.85, "best baseline": 0.95}
 def load(config: dict[str, Any], dataset: str) -> dict[str, Any] | None:
     """The finished final runs of a dataset: window errors, metrics, validation rows, efficiency, seconds."""
     teachers, students = seeds_of(config, dataset)
-    errors, metrics, valid, eff, seconds = [], [], [], [], {}
+    errors, metrics, valid, eff, seconds, stats = [], [], [], [], {}, None
     for t in teachers:
         for s in students:
             name = run_name(dataset, t, s)
@@ -43,6 +43,8 @@ def load(config: dict[str, Any], dataset: str) -> dict[str, Any] | None:
             if marker is None:
                 continue
             folder = ROOT / "data" / "08_reporting" / name
+            if stats is None:  # the windows' lengths, the same for every run of a dataset
+                stats = json.loads((ROOT / "data" / "03_primary" / name / "normalisation_stats.json").read_text())
             run = len(seconds)
             errors.append(pd.read_parquet(folder / "window_errors.parquet").assign(t=t, s=s))
             metrics.append(by_metric(pd.read_parquet(folder / "metrics_table.parquet")).assign(t=t, s=s, seed=run))
@@ -58,7 +60,7 @@ def load(config: dict[str, Any], dataset: str) -> dict[str, Any] | None:
         return None
     return {"errors": pd.concat(errors, ignore_index=True), "metrics": pd.concat(metrics, ignore_index=True),
             "valid": pd.concat(valid, ignore_index=True), "efficiency": pd.concat(eff, ignore_index=True),
-            "seconds": seconds}
+            "seconds": seconds, "stats": stats}
 
 
 def _settings(name: str) -> dict[str, Any]:
@@ -91,13 +93,10 @@ def interval(data: dict[str, Any], num: str, den: str, block: int) -> Interval |
         return None
 
 
-def block_of(data: dict[str, Any], config: dict[str, Any], dataset: str) -> int:
+def block_of(data: dict[str, Any]) -> int:
     times = pd.DatetimeIndex(sorted(data["errors"]["time"].unique()))
     step_hours = float(pd.Series(times).diff().median() / pd.Timedelta(hours=1))
-    params = config["datasets"][dataset].get("params") or {}
-    t_in, t_out = {"bikenyc": (6, 3)}.get(dataset, (4, 4))
-    t_in, t_out = params.get("ingest.windows.t_in", t_in), params.get("ingest.windows.t_out", t_out)
-    return block_length(step_hours, int(t_in) + int(t_out))
+    return block_length(step_hours, int(data["stats"]["t_in"]) + int(data["stats"]["t_out"]))
 
 
 def best_on_validation(data: dict[str, Any], methods: tuple[str, ...]) -> str | None:
@@ -118,7 +117,7 @@ def cell(iv: Interval | None) -> str:
 def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], figures: Path) -> tuple[list[str],
                                                                                                         dict]:
     spec = config["datasets"][dataset]
-    block = block_of(data, config, dataset)
+    block = block_of(data)
     metrics, errors = data["metrics"], data["errors"]
     models = list(dict.fromkeys(metrics["model"]))
     teachers, students = sorted(set(errors["t"])), sorted(set(errors["s"]))

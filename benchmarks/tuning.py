@@ -26,7 +26,7 @@ from results import ROOT, copy_shared, digest, kedro, kedro_command, run_name, r
 
 from s2kd.recipes.params import LOSS_KEYS  # noqa: E402  (results puts src/ on the path)
 from s2kd.reporting import markdown_table  # noqa: E402
-from s2kd.training.methods import METHODS  # noqa: E402
+from s2kd.training.methods import METHODS, settings_source  # noqa: E402
 
 CONFIG = ROOT / "benchmarks" / "tuning.yml"
 #: the ablations run with s2kd's chosen setting after the tuning
@@ -74,7 +74,7 @@ def tune(config: dict[str, Any], path: Path = CONFIG) -> dict[str, Any]:
 
     def run(method: str, setting: dict[str, Any]) -> float:
         nonlocal rows, copied
-        params = {**base, **settings_params(METHODS[method].settings_from or method, setting)}
+        params = {**base, **settings_params(settings_source(method), setting)}
         key = digest(params)
         done = rows[(rows["method"] == method) & (rows["key"] == key)]
         if len(done):

@@ -109,6 +109,9 @@ def _fake_run(root, dataset, t, s, factors, rng):
     name = results.run_name(dataset, t, s)
     folder = root / "data" / "08_reporting" / name
     folder.mkdir(parents=True)
+    primary = root / "data" / "03_primary" / name
+    primary.mkdir(parents=True)
+    (primary / "normalisation_stats.json").write_text(json.dumps({"t_in": 4, "t_out": 4}))
     times = pd.date_range("2014-09-01", periods=120, freq="6h")
     base = 1.0 + 0.5 * np.sin(np.arange(120) / 9.0) + 0.02 * s
     errors, metrics, valid = [], [], []
@@ -172,6 +175,7 @@ def test_document_states_intervals_targets_teacher_seeds_and_missing_datasets(tm
     assert "| NCEP: vision teacher ≥ 10 % below the student (validation) | 20.0 % | yes |" in text
     assert "| NCEP: student ≥ 5× faster at batch 1 (eager) | 6.0× | yes |" in text
     assert "**better**" in text and "| feature_kd | 1.000 [" in text  # a tie is not called better
+    assert "blocks of 8 consecutive test windows" in text  # 6-hourly windows spanning 4 + 4 steps
     assert "## ncep_context" in text and "No finished run yet." in text
     assert "### Teachers, per teacher seed" in text and "| 2 |" in text
     assert (tmp_path / "docs" / "results" / "ncep_lead_mse.png").stat().st_size > 1000

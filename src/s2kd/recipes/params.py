@@ -151,8 +151,6 @@ class DistillParams(FitParams, LossSettings):
                 raise ValueError(f"unknown method {method!r} in distill.methods: use any of {sorted(METHODS)}")
             if settings_source(method) != method:
                 raise ValueError(f"{method} takes the loss settings of {settings_source(method)}: set them there")
-            if not isinstance(overrides, dict):
-                raise ValueError(f"distill.methods.{method} must map loss settings to values, e.g. {{lambda: 0.1}}")
             unknown = sorted(set(overrides) - set(LOSS_KEYS))
             if unknown:
                 raise ValueError(f"unknown loss setting(s) {unknown} of {method}: use only {list(LOSS_KEYS)}")

@@ -69,8 +69,7 @@ def evaluate_models(
         run_metrics.update({f"{name}.{k}": averaged[k] for k in ("test_mse", "test_acc", "test_ssim")})
         logger.info("%s: test MSE %.5f, ACC %.4f, SSIM %.4f%s", name, averaged["test_mse"], averaged["test_acc"],
                     averaged["test_ssim"], " (oracle: reads hindsight text)" if oracle else "")
-    starts = test.rows["start"].to_numpy()[test.keep]
     samples["meta"] = {"models": list(models), "channels": list(normalisation_stats["channels"]),
-                       "times": [str(test.times[s + test.t_in]) for s in starts], "scoring": test.scoring()}
+                       "times": [str(t) for t in first_targets[test.keep]], "scoring": test.scoring()}
     return (pd.DataFrame(rows), pd.concat(errors, ignore_index=True), pd.DataFrame(efficiency),
             pd.DataFrame(spectra), samples, run_metrics)
