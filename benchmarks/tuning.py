@@ -51,8 +51,11 @@ def configurations(path: Path = CONFIG) -> dict[str, list[dict[str, Any]]]:
 
 
 def settings_params(method: str, setting: dict[str, Any]) -> dict[str, Any]:
-    """``--params`` that give ``method`` this loss setting."""
-    return {f"distill.methods.{method}.{k}": v for k, v in setting.items()}
+    """``--params`` that give ``method`` this loss setting: every loss setting of the method's entry, those
+    the setting leaves out at the shared value (top of the ``distill`` group in ``conf/base``), so that what
+    runs does not depend on the method's default entry there (which is itself set from this tuning)."""
+    shared = yaml.safe_load((ROOT / "conf" / "base" / "parameters_distill.yml").read_text())["distill"]
+    return {f"distill.methods.{method}.{k}": setting.get(k, shared[k]) for k in LOSS_KEYS}
 
 
 def describe(setting: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from s2kd.recipes.params import LOSS_KEYS
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -89,8 +90,12 @@ def test_every_method_gets_the_same_number_of_validation_configurations(tmp_path
     # L_sem gets its best chance: at least three forms and both candidate teacher latents
     assert {c.get("semantic", "mse") for c in methods["s2kd"]} >= {"mse", "cosine", "relational"}
     assert {c.get("sem_target") for c in methods["s2kd"]} >= {"semantic", "translator"}
-    assert tuning.settings_params("s2kd", {"lambda": 0.1, "beta": 1.0}) == {
-        "distill.methods.s2kd.lambda": 0.1, "distill.methods.s2kd.beta": 1.0}
+    # a configuration is complete: what it leaves out is the shared value, never the method's default entry
+    shared = yaml.safe_load((REPO / "conf" / "base" / "parameters_distill.yml").read_text())["distill"]
+    given = tuning.settings_params("s2kd", {"lambda": 0.1, "beta": 1.0})
+    assert given == {f"distill.methods.s2kd.{k}": {"lambda": 0.1, "beta": 1.0}.get(k, shared[k])
+                     for k in LOSS_KEYS}
+    assert given["distill.methods.s2kd.semantic"] == shared["semantic"] != shared["methods"]["s2kd"]["semantic"]
     bad = tmp_path / "tuning.yml"
     bad.write_text("methods:\n  s2kd: [{beta: 1.0}]\n  sdkd: [{lambda: 1.0}, {lambda: 0.1}]\n")
     with pytest.raises(ValueError, match="same number of configurations"):
@@ -192,7 +197,10 @@ def test_tuning_chooses_each_methods_best_on_validation_and_resumes(tmp_path, mo
     for module in (results, tuning):
         monkeypatch.setattr(module, "ROOT", tmp_path)
     (tmp_path / "conf" / "base").mkdir(parents=True)
-    (tmp_path / "conf" / "base" / "parameters_distill.yml").write_text("distill:\n  beta: 0.5\n")
+    conf = yaml.safe_load((REPO / "conf" / "base" / "parameters_distill.yml").read_text())
+    conf["distill"]["beta"] = 0.5
+    (tmp_path / "conf" / "base" / "parameters_distill.yml").write_text(yaml.safe_dump(conf))
+    shared = conf["distill"]
     source = results.run_name("ncep", 0, 0)
     _touch(tmp_path, {f"03_primary/{source}/series.nc": b"d", f"04_feature/{source}/n.parquet": b"n",
                       f"06_models/{source}/teacher_vision.pt/v1/t.pt": b"w",
@@ -204,7 +212,8 @@ def test_tuning_chooses_each_methods_best_on_validation_and_resumes(tmp_path, mo
         params = dict(p.split("=", 1) for p in cmd[cmd.index("--params") + 1].split(","))
         method = cmd[cmd.index("--namespaces") + 1].removeprefix("student_")
         calls.append(method)
-        weights = [float(v) for k, v in params.items() if k.startswith("distill.methods.") and v[0].isdigit()]
+        weights = [float(v) for k, v in params.items() if k.startswith("distill.methods.")
+                   and k.rsplit(".", 1)[1] in ("beta", "lambda", "gamma")]
         val = 0.01 if method == "student" else 0.01 * (1 + abs(sum(weights) - 1.0) / 10)
         folder = tmp_path / "data" / "08_reporting" / params["dataset"] / "validation"
         folder.mkdir(parents=True, exist_ok=True)
@@ -220,8 +229,8 @@ def test_tuning_chooses_each_methods_best_on_validation_and_resumes(tmp_path, mo
     # output_kd: gamma closest to 1 wins; the choice comes back as --params of the method's own entry
     assert chosen["distill.methods.output_kd.gamma"] == 1.0
     s2kd = {k.removeprefix("distill.methods.s2kd."): v for k, v in chosen.items() if ".s2kd." in k}
-    best = min(configs["s2kd"], key=lambda c: abs(sum(v for v in c.values() if isinstance(v, float)) - 1.0))
-    assert s2kd == best
+    best = min(configs["s2kd"], key=lambda c: abs(sum(c.get(k, shared[k]) for k in ("beta", "lambda", "gamma")) - 1))
+    assert s2kd == {k: best.get(k, shared[k]) for k in LOSS_KEYS}
     assert tuning.tune(CONFIG) == chosen and len(calls) == 1 + n * len(configs) + len(tuning.CHECKS)  # resumed
     table = (tmp_path / "docs" / "experiments" / "tuning_ncep.md").read_text()
     assert f"Every method gets {n} configurations" in table and table.count("| yes |") == len(configs)

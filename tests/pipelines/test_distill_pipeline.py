@@ -30,8 +30,10 @@ CORE = [m for m, spec in METHODS.items() if not spec.ablation]
 ABLATIONS = [m for m, spec in METHODS.items() if spec.ablation]
 
 
-def _catalog(root, **distill):
-    return tmp_catalog(load_conf(None), root, tiny(distill={"beta": 0.1, "lambda": 0.01} | distill))[0]
+def _catalog(root, s2kd=None, **distill):
+    """The tiny chain's catalog; ``s2kd``: overrides of s2kd's own loss settings (``distill.methods.s2kd``)."""
+    entry = {"beta": 0.1, "lambda": 0.01} | (s2kd or {})
+    return tmp_catalog(load_conf(None), root, tiny(distill={"methods": {"s2kd": entry}} | distill))[0]
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +78,7 @@ def test_one_student_retrains_alone_and_weights_of_zero_give_the_plain_student(d
     """``--namespaces student_s2kd``: only that node runs. With both distillation weights at zero, s2kd is
     the plain student, bit for bit."""
     root, _, students, table = distilled
-    zero = _catalog(root, beta=0.0, **{"lambda": 0.0})
+    zero = _catalog(root, s2kd={"beta": 0.0, "lambda": 0.0})
     alone = distill_pipeline().only_nodes_with_namespaces(["student_s2kd"])
     assert [n.name for n in alone.nodes] == ["student_s2kd.train"]
     run(alone, zero)
@@ -123,7 +125,7 @@ def test_bad_parameters_fail_before_any_training(distilled, tmp_path, override, 
 def test_each_student_is_its_own_mlflow_run_with_per_epoch_loss_terms(project):
     params = {"ingest": {"synthetic": TINY_DATA}, "train_teacher": TINY_BUDGET,
               "trainer": {"enable_progress_bar": False},
-              "distill": TINY_BUDGET | {"beta": 0.5, "lambda": 0.05},
+              "distill": TINY_BUDGET | {"lambda": 0.05, "methods": {"s2kd": {"beta": 0.5, "lambda": 0.05}}},
               "evaluate": {"latency_repeats": 2, "latency_warmup": 1, "progress": False}}
     bootstrap_project(project)
     with KedroSession.create(project_path=project, runtime_params=params) as session:

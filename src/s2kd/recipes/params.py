@@ -130,7 +130,11 @@ class DistillParams(FitParams, LossSettings):
 
     group = "distill"
 
-    methods: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"s2kd_forecast": {"lambda": 1.0}})
+    methods: dict[str, dict[str, Any]] = Field(default_factory=lambda: {
+        "output_kd": {"gamma": 10.0}, "feature_kd": {"beta": 0.01, "sem_target": "translator"},
+        "sdkd": {"lambda": 0.01, "amplitude_only": True},
+        "s2kd": {"beta": 0.3, "semantic": "relational", "sem_target": "semantic", "lambda": 0.01},
+        "s2kd_forecast": {"beta": 0.001, "lambda": 1.0}})
     backbone: Literal[BACKBONES] = "simvp"
     preset: Preset = "small"
     student: dict[str, Any] = Field(default_factory=dict)
