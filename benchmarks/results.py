@@ -22,6 +22,9 @@ where it stopped:
    model already trained with identical settings and data (the teachers of stage 1, the plain student under
    another teacher seed) is not trained again. ``evaluate`` reads the test split, once per run.
 
+After the tuning, stages 1 and 3 go dataset by dataset (in the YAML's order), so the first datasets'
+results are complete before the later ones' teachers start.
+
 Then :mod:`results_doc` writes ``docs/results.md`` (ratios with paired block-bootstrap intervals over test
 windows and seeds) and its figures. MLflow runs go to the experiment named in the YAML; each run's log is
 ``data/08_reporting/<run>/benchmark[_teachers].log``.
@@ -262,18 +265,17 @@ def main() -> None:
         if args.until != "teachers":
             print(f"stage 2: tuning on {tune}'s validation split", flush=True)
             settings = tuning.tune(config)
-        if args.until != "tuning":
-            print("stage 1: every other dataset's and teacher seed's teachers", flush=True)
-            for dataset in datasets:
-                for t in seeds_of(config, dataset)[0]:
-                    teacher_run(config, dataset, t)
-        if args.until == "final":
-            print("stage 3: every method over seeds, then the test split", flush=True)
+        if args.until != "tuning":  # dataset by dataset, so that the first datasets' results come first
             for dataset in datasets:
                 teachers, students = seeds_of(config, dataset)
+                print(f"stage 1: {dataset}'s teachers, per teacher seed", flush=True)
                 for t in teachers:
-                    for s in students:
-                        final_run(config, dataset, t, s, settings)
+                    teacher_run(config, dataset, t)
+                if args.until == "final":
+                    print(f"stage 3: {dataset}, every method over seeds, then the test split", flush=True)
+                    for t in teachers:
+                        for s in students:
+                            final_run(config, dataset, t, s, settings)
         print(f"benchmark runs took {(time.perf_counter() - start) / 60:.1f} min", flush=True)
     results_doc.write_document(config, list(config["datasets"]), args.out)
 
