@@ -7,8 +7,8 @@ Usage (from the project root, after ``kedro run`` has made the teachers of that 
 
 Each pair is its own Kedro run of the one student's node (``kedro run --pipeline distill --namespaces
 student_s2kd --params distill.methods.s2kd.beta=B,distill.methods.s2kd.lambda=L``) with its own nested
-MLflow run ``student_s2kd`` tagged ``s2kd.method=s2kd``: in the MLflow UI filter
-``tags.`s2kd.method` = 's2kd'`` and add the ``beta``, ``lambda`` and ``best_val_mse`` columns to see
+MLflow run ``student_s2kd`` tagged ``method=s2kd``: in the MLflow UI filter
+``tags.method = 's2kd'`` and add the ``beta``, ``lambda`` and ``best_val_mse`` columns to see
 them side by side. ``--baselines`` trains those methods once at each β (``feature_kd``) or λ
 (``sdkd``) of the grid, so every method gets the same tuning budget along its own weight. Only the
 validation split is read. Prints and writes a markdown table of the validation MSE.

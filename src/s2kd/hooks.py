@@ -11,8 +11,9 @@ Why not kedro-mlflow: with kedro 1.x and mlflow 3.x it needs a sqlite URI set by
 serialisation for torch models and flattened dict parameters, and it roughly doubled a run's
 overhead here; what we need fits in this hook (see ``docs/tracking.md``).
 
-One MLflow run per ``kedro run`` (named after the pipeline), tagged with the Kedro environment and
-run id; every parameter group a node receives (``params:<group>``) is logged flattened
+One MLflow run per ``kedro run`` (named after the pipeline), tagged with the Kedro environment, run
+id, dataset, git commit and process (runs left ``RUNNING`` by a killed process are marked ``KILLED``
+when the next run starts); every parameter group a node receives (``params:<group>``) is logged flattened
 (``ingest.synthetic.seed``). Training nodes open nested runs under it (:mod:`s2kd.tracking`).
 """
 
@@ -27,7 +28,7 @@ from kedro.framework.hooks import hook_impl
 
 from s2kd.distributed import is_global_zero
 from s2kd.errors import InputError
-from s2kd.tracking import flatten, plain
+from s2kd.tracking import PROCESS_TAG, close_dead_runs, commit, flatten, plain, process_tag, use_experiment
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class MlflowTrackingHook:
     def __init__(self) -> None:
         self._conf: dict[str, Any] = {}
         self._env = ""
+        self._project: Any = "."
+        self._dataset = ""
         self._logged: set[str] = set()
         self._active = False
 
@@ -74,6 +77,12 @@ class MlflowTrackingHook:
         except KeyError:
             self._conf = {}
         self._env = context.env or ""
+        self._project = context.project_path
+        try:
+            globals_ = dict(context.config_loader["globals"])
+        except KeyError:
+            globals_ = {}
+        self._dataset = str(context.params.get("dataset") or globals_.get("dataset") or "")
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
@@ -83,13 +92,18 @@ class MlflowTrackingHook:
 
         uri = os.environ.get("MLFLOW_TRACKING_URI") or self._conf.get("tracking_uri", "sqlite:///mlflow.db")
         mlflow.set_tracking_uri(uri)
-        mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or self._conf.get("experiment_name", "s2kd"))
+        closed = close_dead_runs()
+        if closed:
+            logger.warning("MLflow: %d run(s) of killed processes were still RUNNING: marked KILLED (%s)",
+                           len(closed), ", ".join(closed))
+        use_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or self._conf.get("experiment_name", "s2kd"))
         names = run_params.get("pipeline_names") or [run_params.get("pipeline_name") or "__default__"]
         name = "+".join(names)
         mlflow.start_run(run_name=f"kedro-{name}", tags={
             "kedro.env": run_params.get("env") or self._env or "local",
             "kedro.pipeline": name,
             "kedro.session_id": str(run_params.get("session_id") or run_params.get("run_id") or ""),
+            "dataset": self._dataset, "commit": commit(self._project), PROCESS_TAG: process_tag(),
         })
         self._active, self._logged = True, set()
         logger.info("MLflow run %s in %s", mlflow.active_run().info.run_id, uri)

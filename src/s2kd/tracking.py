@@ -9,8 +9,12 @@ model's nested run and hands its logger down. Without an active MLflow run (trac
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from s2kd.models import config_to_dict
@@ -18,6 +22,68 @@ from s2kd.recipes.jobs import TrainingJob
 from s2kd.training.trainer import TrainerParams
 
 MAX_PARAM_LENGTH = 6000
+#: MLflow 3's experiment kind for model training: the UI opens such an experiment on its runs table
+#: (an experiment without it may open on the GenAI overview of traces)
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+#: the tags of a ``kedro run``'s run that each model's nested run repeats, to filter and group by
+SHARED_TAGS = ("dataset", "commit", "kedro.env", "s2kd.process")
+PROCESS_TAG = "s2kd.process"
+
+
+def use_experiment(name: str) -> None:
+    """Make ``name`` the active experiment (created if new), of the kind that opens on its runs."""
+    import mlflow
+
+    experiment = mlflow.set_experiment(name)
+    key, kind = EXPERIMENT_KIND
+    if experiment.tags.get(key) != kind:
+        mlflow.tracking.MlflowClient().set_experiment_tag(experiment.experiment_id, key, kind)
+
+
+def commit(project: Path) -> str:
+    """The project's git commit (``-dirty`` when the tree has uncommitted changes), ``unknown`` outside git."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=project,
+                             capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks after boot, from ``/proc``); None when it does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_tag(pid: int | None = None) -> str:
+    """``host:pid:start``: which process a run belongs to, so that a later run can tell it has died."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_started(pid) or '?'}"
+
+
+def close_dead_runs() -> list[str]:
+    """Mark ``KILLED`` every ``RUNNING`` run of the store whose process (``s2kd.process`` tag) was on
+    this host and no longer exists: a ``kedro run`` killed with SIGKILL could not end its runs itself.
+    Runs of other hosts, and runs without the tag, are left alone. Returns the ids marked."""
+    import mlflow
+
+    client = mlflow.tracking.MlflowClient()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    host = socket.gethostname()
+    closed = []
+    for i in range(0, len(experiments), 100):  # search_runs takes at most 100 experiments
+        for run in client.search_runs(experiments[i:i + 100], "attributes.status = 'RUNNING'", max_results=5000):
+            owner = run.data.tags.get(PROCESS_TAG, "").split(":")
+            if len(owner) != 3 or owner[0] != host or not owner[1].isdigit():
+                continue
+            if _started(int(owner[1])) != owner[2]:
+                client.set_terminated(run.info.run_id, "KILLED")
+                closed.append(run.info.run_id)
+    return closed
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -49,7 +115,9 @@ def model_run(name: str, params: Mapping[str, Any], tags: Mapping[str, str] | No
         return
     from pytorch_lightning.loggers import MLFlowLogger
 
-    with mlflow.start_run(run_name=name, nested=True, tags=dict(tags or {})) as run:
+    parent = mlflow.get_run(mlflow.active_run().info.run_id).data.tags
+    inherited = {k: parent[k] for k in SHARED_TAGS if k in parent}
+    with mlflow.start_run(run_name=name, nested=True, tags={**inherited, **(tags or {})}) as run:
         mlflow.log_params(flatten(params))
         yield MLFlowLogger(run_id=run.info.run_id, tracking_uri=mlflow.get_tracking_uri(), log_model=False)
 
@@ -65,7 +133,7 @@ def train_tracked(job: TrainingJob, trainer: TrainerParams) -> dict[str, Any]:
     """
     import mlflow
 
-    tags = {"s2kd.model": job.name, "s2kd.kind": job.kind, **job.tags}
+    tags = {"model": job.name, "role": job.kind, "seed": str(job.run_params.get("seed", "")), **job.tags}
     with model_run(job.name, job.run_params, tags=tags) as mlf:
         result = job.fit(trainer, logger=mlf)
         if mlf is not None:

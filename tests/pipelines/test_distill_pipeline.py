@@ -137,7 +137,17 @@ def test_each_student_is_its_own_mlflow_run_with_per_epoch_loss_terms(project):
     runs = {r.info.run_name: r for r in mlflow.search_runs(experiment_names=["s2kd"], output_format="list")}
     assert {"student_student", "student_s2kd", "teacher_multimodal", "teacher_vision"} <= set(runs)
     s2kd = runs["student_s2kd"]
-    assert s2kd.data.tags["s2kd.method"] == "s2kd" and "mlflow.parentRunId" in s2kd.data.tags
+    assert s2kd.data.tags["method"] == "s2kd" and "mlflow.parentRunId" in s2kd.data.tags
+    # tags to filter and group by in the UI, the shared ones repeated from the kedro run's own run
+    tags = s2kd.data.tags
+    assert (tags["role"], tags["teacher"], tags["seed"], tags["dataset"]) == ("student", "multimodal", "0", "synthetic")
+    assert tags["narrator"] == "diagnostic" and tags["narrate_mode"] == "hindsight" and tags["commit"]
+    assert runs["student_feature_kd"].data.tags["teacher"] == "vision"
+    assert runs["student_feature_kd"].data.tags["narrator"] == "none"
+    assert runs["teacher_multimodal"].data.tags["narrator"] == "diagnostic"
+    assert runs["teacher_multimodal"].data.tags["role"] == "teacher"
+    found = mlflow.search_runs(experiment_names=["s2kd"], filter_string="tags.method = 's2kd'", output_format="list")
+    assert [r.info.run_id for r in found] == [s2kd.info.run_id]
     assert float(s2kd.data.params["beta"]) == 0.5 and float(s2kd.data.params["lambda"]) == 0.05
     assert s2kd.data.params["r_c"] == "0.25" and s2kd.data.params["backbone"] == "simvp"
     for metric in ("loss_task", "loss_sem", "loss_spec", "val_mse"):

@@ -53,6 +53,6 @@ def test_kedro_run_trains_the_teachers_on_two_cpu_processes(project):
     # one MLflow run for the kedro run, one nested run per teacher: rank 1 tracked nothing
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["s2kd"], output_format="list")
-    kinds = sorted(r.data.tags.get("kedro.pipeline") or r.data.tags.get("s2kd.model") for r in runs)
+    kinds = sorted(r.data.tags.get("kedro.pipeline") or r.data.tags.get("model") for r in runs)
     assert kinds == ["ingest+narrate", "teacher_multimodal", "teacher_vision", "train_teacher"], kinds
     assert elapsed < 400

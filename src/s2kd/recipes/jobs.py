@@ -113,7 +113,7 @@ class TrainingJob:
         kind: ``teacher`` or ``student``.
         model: the network (seeded initial weights; trained in place by :meth:`fit`).
         run_params: what describes the run (logged with it; hashed into ``checkpoint_dir``).
-        tags: labels of the run (``s2kd.method``, ...).
+        tags: labels of the run (``method``, ``teacher``, ``narrator``, ...).
         checkpoint_dir: the folder Lightning checkpoints into and resumes from.
         train_set, val_set: the windows.
         fit_params: seed, budget and optimiser.
@@ -163,6 +163,14 @@ def _windows(values: np.ndarray, index: pd.DataFrame, p: FitParams, t_in: int, t
             window_dataset(values, val_rows, t_in=t_in, t_out=t_out, embeddings=embeddings))
 
 
+def narration_tags(embeddings: Mapping[str, Any] | None) -> dict[str, str]:
+    """Which narrator wrote the narratives a model learnt from, and in which mode (``none`` for a model
+    that read none)."""
+    written = (embeddings or {}).get("meta") or {}
+    return {"narrator": str(written.get("narrator") or "none"), "narrate_mode": str(written.get("mode") or "none"),
+            **({"narrator_model": str(written["narrator_model"])} if written.get("narrator_model") else {})}
+
+
 def _run_identity(p: FitParams, trainer: TrainerParams) -> dict[str, Any]:
     """The optimiser, budget and trainer settings that change what a run computes."""
     return {"lr": p.lr, "batch_size": p.batch_size, "weight_decay": p.weight_decay, "seed": p.seed,
@@ -198,8 +206,7 @@ def teacher_job(values: np.ndarray, index: pd.DataFrame, stats: Mapping[str, Any
                   **_run_identity(p, trainer)}
     digest = fingerprint(run_params, stats, train_rows, val_rows,
                          arrays=(text["tokens"], text["mask"]) if text is not None else ())
-    written = (embeddings or {}).get("meta") or {} if use_text else {}
-    tags = {f"s2kd.{k}": str(written[k]) for k in ("narrator", "narrator_model", "mode") if written.get(k)}
+    tags = {"teacher": name.removeprefix("teacher_"), **narration_tags(embeddings if use_text else None)}
     return TrainingJob(name=name, kind="teacher", model=model, run_params=run_params, tags=tags,
                        checkpoint_dir=Path(p.checkpoint_dir) / f"{name}-{digest}", train_set=train_set,
                        val_set=val_set, fit_params=p)
@@ -269,6 +276,8 @@ def student_job(values: np.ndarray, index: pd.DataFrame, stats: Mapping[str, Any
         arrays += (embeddings["tokens"], embeddings["mask"])
     digest = fingerprint(run_params, stats, train_rows, val_rows, arrays=arrays)
     return TrainingJob(name=f"student_{method}", kind="student", model=model, run_params=run_params,
-                       tags={"s2kd.method": method},
+                       tags={"method": method, "teacher": spec.teacher or "none",
+                             **narration_tags(embeddings if teacher is not None and teacher["config"].get("use_text")
+                                              else None)},
                        checkpoint_dir=Path(p.checkpoint_dir) / f"student_{method}-{digest}", train_set=train_set,
                        val_set=val_set, fit_params=p, loss=loss)
