@@ -1,25 +1,22 @@
-"""Figures of the report as PNG bytes (matplotlib, Agg backend: no display needed)."""
+"""Figures of the report as PNG bytes: matplotlib ``Figure`` objects drawn without pyplot, so no
+display is needed and importing this module leaves the caller's backend alone (a notebook's inline one)."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from s2kd.reporting.seeds import lead_changes  # noqa: E402
-from s2kd.reporting.tables import by_metric  # noqa: E402
+from s2kd.reporting.seeds import lead_changes
+from s2kd.reporting.tables import by_metric
 
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -34,7 +31,8 @@ def lead_time_curves(metrics: pd.DataFrame,
     metrics = by_metric(metrics)
     per_lead = metrics[metrics["lead"] > 0]
     names = [n for n in names if n in set(per_lead["metric"])]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(names), 3.4))
+    axes = fig.subplots(1, len(names), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         for model, rows in per_lead[per_lead["metric"] == name].groupby("model", sort=False):
             ax.plot(rows["lead"], rows["value"], label=model, **_style(model))
@@ -47,7 +45,8 @@ def lead_time_curves(metrics: pd.DataFrame,
 
 def power_spectra_figure(spectra: pd.DataFrame) -> bytes:
     """Radially averaged power spectra of the truth and every model, log-log."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for model, rows in spectra.groupby("model", sort=False):
         style = {"color": "black", "linewidth": 2.5} if model == "truth" else _style(model)
         ax.loglog(rows["frequency"], rows["power"], label=model, **style)
@@ -71,8 +70,8 @@ def forecast_panels(samples: Mapping[str, np.ndarray], models: Sequence[str], in
     vmin, vmax = float(np.nanmin(truth)), float(np.nanmax(truth))
     cell_w = 2.0
     cell_h = max(0.6, min(2.5, cell_w * truth.shape[-2] / truth.shape[-1]))  # keep the grid's aspect
-    fig, axes = plt.subplots(len(rows), t, figsize=(cell_w * t + 2.2, (cell_h + 0.25) * len(rows) + 0.4),
-                             squeeze=False, layout="constrained")
+    fig = Figure(figsize=(cell_w * t + 2.2, (cell_h + 0.25) * len(rows) + 0.4), layout="constrained")
+    axes = fig.subplots(len(rows), t, squeeze=False)
     for r, (label, frames) in enumerate(rows):
         for c in range(t):
             ax = axes[r][c]
@@ -100,7 +99,8 @@ def seed_lead_curves(metrics: pd.DataFrame, models: Sequence[str], *, metric: st
     rows = metrics[(metrics["metric"] == metric) & (metrics["lead"] > 0) & metrics["model"].isin(models)]
     stats = rows.groupby(["model", "lead"])["value"].agg(["mean", "std"]).reset_index()
     changes = lead_changes(rows, reference, metric=metric)
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = Figure(figsize=(10, 3.6))
+    ax, ax2 = fig.subplots(1, 2)
     for model in [m for m in models if m in set(stats["model"])]:
         s = stats[stats["model"] == model]
         line = ax.plot(s["lead"], s["mean"], label=model, **_style(model))[0]
