@@ -28,6 +28,8 @@ EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 #: the tags of a ``kedro run``'s run that each model's nested run repeats, to filter and group by
 SHARED_TAGS = ("dataset", "commit", "kedro.env", "s2kd.process")
 PROCESS_TAG = "s2kd.process"
+#: each scored model's per-test-window MSE, an artifact of its run (the unit of the benchmark's intervals)
+WINDOW_ERRORS_ARTIFACT = "evaluation/window_errors.parquet"
 
 
 def use_experiment(name: str) -> None:
@@ -142,10 +144,12 @@ def train_tracked(job: TrainingJob, trainer: TrainerParams) -> dict[str, Any]:
     return {**result, "mlflow_run_id": mlf.run_id if mlf is not None else None}
 
 
-def log_to_run(run_id: str | None, metrics: Mapping[str, float], artifacts: Mapping[str, str] | None = None) -> bool:
-    """Add metrics (and local files as artifacts, ``{path: artifact_dir}``) to an existing run, e.g. a
-    trained model's run found in its ``meta["mlflow_run_id"]``. Returns False (and does nothing)
-    without an active tracking run or a run id, or when the store does not hold that run."""
+def log_to_run(run_id: str | None, metrics: Mapping[str, float], tables: Mapping[str, Any] | None = None) -> bool:
+    """Add metrics (and pandas tables as Parquet artifacts, ``{"evaluation/x.parquet": frame}``) to an
+    existing run, e.g. a trained model's run found in its ``meta["mlflow_run_id"]``. Returns False (and
+    does nothing) without an active tracking run or a run id, or when the store does not hold that run."""
+    import tempfile
+
     import mlflow
 
     if run_id is None or mlflow.active_run() is None:
@@ -157,8 +161,12 @@ def log_to_run(run_id: str | None, metrics: Mapping[str, float], artifacts: Mapp
         return False
     for key, value in metrics.items():
         client.log_metric(run_id, key, float(value))
-    for path, folder in (artifacts or {}).items():
-        client.log_artifact(run_id, path, folder)
+    for name, frame in (tables or {}).items():
+        folder, _, file = name.rpartition("/")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / file
+            frame.to_parquet(path, index=False)
+            client.log_artifact(run_id, str(path), folder or None)
     return True
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import mlflow
+import pandas as pd
 import pytest
 import torch
 from kedro.framework.session import KedroSession
@@ -23,6 +24,7 @@ from s2kd.pipelines.narrate import create_pipeline as narrate_pipeline
 from s2kd.pipelines.train_teacher import create_pipeline as train_teacher_pipeline
 from s2kd.recipes.evaluation import EvaluateParams
 from s2kd.recipes.teacher_check import check_teacher, verdict
+from s2kd.tracking import WINDOW_ERRORS_ARTIFACT
 from s2kd.training.methods import METHODS
 from tests.helpers import TINY_BUDGET, TINY_DATA, load_conf, run, tiny, tmp_catalog
 
@@ -164,6 +166,11 @@ def test_each_student_is_its_own_mlflow_run_with_per_epoch_loss_terms(project):
     # evaluate adds the test metrics to that same run; report stores the HTML in its kedro run
     s2kd = client.get_run(s2kd.info.run_id)
     assert {"test_mse", "test_acc", "test_ssim", "test_mse_lead4", "flops", "latency_ms_b1"} <= set(s2kd.data.metrics)
+    # with its per-window errors, whose mean is the test MSE (the benchmark's intervals resample them)
+    windows = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=s2kd.info.run_id,
+                                                                  artifact_path=WINDOW_ERRORS_ARTIFACT))
+    assert set(windows["model"]) == {"student_s2kd"} and len(windows) > 10
+    assert windows["mse"].mean() == pytest.approx(s2kd.data.metrics["test_mse"], rel=1e-5)
     report_run = next(r for r in mlflow.search_runs(experiment_names=["s2kd"], output_format="list")
                       if r.data.tags.get("kedro.pipeline") == "evaluate+report")
     assert [a.path for a in client.list_artifacts(report_run.info.run_id, "report")] == ["report/report.html",

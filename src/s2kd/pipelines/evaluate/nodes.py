@@ -13,7 +13,7 @@ import xarray as xr
 from s2kd.metrics.spectral import radial_power_spectrum
 from s2kd.narrators.params import NarrateParams
 from s2kd.recipes.evaluation import EvaluateParams, score_model, scoring_windows
-from s2kd.tracking import log_to_run
+from s2kd.tracking import WINDOW_ERRORS_ARTIFACT, log_to_run
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +51,9 @@ def evaluate_models(
         role = "teacher" if payload["kind"] == "teacher" else "student"
         oracle = role == "teacher" and scores.uses_text and narrate.mode == "hindsight"
         rows += [{"model": name, "method": method, "role": role, "oracle": oracle, **r} for r in scores.metrics]
-        errors.append(pd.DataFrame({"model": name, "sample_id": scores.output["sample_id"].numpy(),
-                                    "time": first_targets, "mse": scores.window_mse}))
+        window = pd.DataFrame({"model": name, "sample_id": scores.output["sample_id"].numpy(),
+                               "time": first_targets, "mse": scores.window_mse})
+        errors.append(window)
         efficiency.append({"model": name, "method": method, "role": role, **scores.efficiency})
         out, keep = scores.output, test.keep
         if not samples:  # the same windows for every model: the truth once
@@ -65,7 +66,8 @@ def evaluate_models(
         samples[f"pred__{name}"] = out["pred"][keep].numpy()
         averaged = scores.averaged()
         log_to_run((payload.get("meta") or {}).get("mlflow_run_id"),
-                   averaged | {k: float(v) for k, v in scores.efficiency.items()})
+                   averaged | {k: float(v) for k, v in scores.efficiency.items()},
+                   tables={WINDOW_ERRORS_ARTIFACT: window})
         run_metrics.update({f"{name}.{k}": averaged[k] for k in ("test_mse", "test_acc", "test_ssim")})
         logger.info("%s: test MSE %.5f, ACC %.4f, SSIM %.4f%s", name, averaged["test_mse"], averaged["test_acc"],
                     averaged["test_ssim"], " (oracle: reads hindsight text)" if oracle else "")
