@@ -1,4 +1,6 @@
-"""``docs/results.md`` from the finished runs of ``benchmarks/results.py`` (its stage 3).
+"""``docs/results.md`` from the finished runs of ``benchmarks/results.py`` (its stage 3), every number
+read from the benchmark's MLflow experiment (each model's run: test metrics, validation MSE, efficiency,
+per-window test errors), so the UI and the document cannot disagree; ``docs/results/runs.csv`` names the runs.
 
 Every ratio of test MSE comes with a paired block-bootstrap 95 % interval over test windows (blocks of at
 least a day and a window's span) and over teacher and student seeds (:mod:`s2kd.reporting.intervals`); a
@@ -20,9 +22,11 @@ import numpy as np
 import pandas as pd
 from results import ROOT, finished, run_name, run_params, seeds_of
 
-from s2kd.reporting import by_metric, expand, markdown_table, seed_lead_curves  # noqa: E402
+from s2kd.reporting import expand, markdown_table, seed_lead_curves  # noqa: E402
 from s2kd.reporting.intervals import Interval, block_length, ratio_interval  # noqa: E402
+from s2kd.reporting.runs import model_runs, tidy_metrics  # noqa: E402
 from s2kd.reporting.seeds import efficiency_ratios, mean_std_table, seed_summary  # noqa: E402
+from s2kd.tracking import WINDOW_ERRORS_ARTIFACT  # noqa: E402
 
 TABLE_METRICS = ("mse", "mae", "rmse_physical", "acc", "ssim", "spectral_error_low", "spectral_error_mid",
                  "spectral_error_high")
@@ -32,35 +36,60 @@ ABLATIONS = ("s2kd_sem_only", "s2kd_spec_only", "s2kd_shuffled_text", "feature_k
 TARGETS = {"student": 0.85, "best baseline": 0.95}
 
 
+EFFICIENCY = ("parameters", "flops", "latency_ms_b1", "latency_ms_b32")
+
+
+def model_rows(config: dict[str, Any], dataset: str, folders: list[str]) -> pd.DataFrame:
+    """The model runs of the final runs' folders, from the benchmark's MLflow experiment: per folder and
+    model, the latest finished run that ``evaluate`` scored (the one its saved model points to)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}")
+    query = f"tags.dataset LIKE 'bench_{dataset}_t%' and attributes.status = 'FINISHED'"
+    runs = mlflow.search_runs(experiment_names=[config["mlflow_experiment"]], filter_string=query, max_results=100000)
+    if runs.empty:
+        return pd.DataFrame()
+    models = model_runs(runs)
+    models = models[models["folder"].isin(folders) & models.get("test_mse", pd.Series(dtype=float)).notna()]
+    return models.sort_values("start_time").drop_duplicates(["folder", "model"], keep="last").reset_index(drop=True)
+
+
 def load(config: dict[str, Any], dataset: str) -> dict[str, Any] | None:
-    """The finished final runs of a dataset: window errors, metrics, validation rows, efficiency, seconds."""
+    """The finished final runs of a dataset, every number from MLflow: each model run's test metrics,
+    validation MSE, efficiency and per-window test errors (its ``evaluation/window_errors.parquet``).
+    Which runs count is the benchmark's own record (a final run's marker with today's parameters); the
+    windows' lengths come from the run's ingest statistics."""
+    import mlflow
+
     teachers, students = seeds_of(config, dataset)
-    errors, metrics, valid, eff, seconds, stats = [], [], [], [], {}, None
+    folders, seconds, stats = {}, {}, None
     for t in teachers:
         for s in students:
             name = run_name(dataset, t, s)
             marker = finished(name, run_params(config, dataset, t, s, _settings(name)))
             if marker is None:
                 continue
-            folder = ROOT / "data" / "08_reporting" / name
-            if stats is None:  # the windows' lengths, the same for every run of a dataset
-                stats = json.loads((ROOT / "data" / "03_primary" / name / "normalisation_stats.json").read_text())
-            run = len(seconds)
-            errors.append(pd.read_parquet(folder / "window_errors.parquet").assign(t=t, s=s))
-            metrics.append(by_metric(pd.read_parquet(folder / "metrics_table.parquet")).assign(t=t, s=s, seed=run))
-            for table in ("teacher_validation", "distill_validation", "ablation_validation"):
-                if (folder / f"{table}.csv").exists():
-                    valid.append(pd.read_csv(folder / f"{table}.csv").assign(t=t, s=s))
-            eff.append(pd.read_csv(folder / "efficiency.csv").assign(t=t, s=s))
+            folders[name] = (t, s)
             seconds[(t, s)] = marker["seconds"]
             teacher_marker = ROOT / "data" / "08_reporting" / name / "benchmark_teachers.json"
             if teacher_marker.exists():
                 seconds[("teachers", t)] = json.loads(teacher_marker.read_text())["seconds"]
-    if not errors:
+            if stats is None:  # the windows' lengths, the same for every run of a dataset
+                stats = json.loads((ROOT / "data" / "03_primary" / name / "normalisation_stats.json").read_text())
+    models = model_rows(config, dataset, list(folders)) if folders else pd.DataFrame()
+    if models.empty:
         return None
-    return {"errors": pd.concat(errors, ignore_index=True), "metrics": pd.concat(metrics, ignore_index=True),
-            "valid": pd.concat(valid, ignore_index=True), "efficiency": pd.concat(eff, ignore_index=True),
-            "seconds": seconds, "stats": stats}
+    models["t"] = models["folder"].map(lambda f: folders[f][0])
+    models["s"] = models["folder"].map(lambda f: folders[f][1])
+    errors = [pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=r, artifact_path=WINDOW_ERRORS_ARTIFACT))
+              .assign(t=t, s=s) for r, t, s in models[["run_id", "t", "s"]].itertuples(index=False)]
+    run_index = {f: i for i, f in enumerate(sorted(folders))}
+    metrics = tidy_metrics(models, list(stats["channels"])).merge(models[["run_id", "t", "s"]], on="run_id")
+    metrics["seed"] = metrics["folder"].map(run_index)
+    return {"errors": pd.concat(errors, ignore_index=True), "metrics": metrics,
+            "valid": models[["model", "best_val_mse", "t", "s", "run_id"]],
+            "efficiency": models[["model", *EFFICIENCY, "t", "s"]], "seconds": seconds, "stats": stats,
+            "runs": models}
 
 
 def _settings(name: str) -> dict[str, Any]:
@@ -281,7 +310,7 @@ def targets_section(facts: dict[str, dict]) -> list[str]:
 def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) -> None:
     figures = out_path.parent / "results"
     figures.mkdir(parents=True, exist_ok=True)
-    sections, facts, summaries, seconds = [], {}, [], 0.0
+    sections, facts, summaries, runs, seconds = [], {}, [], [], 0.0
     for dataset in datasets:
         data = load(config, dataset)
         if data is None:
@@ -291,6 +320,8 @@ def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) 
         sections += lines
         facts[dataset] = f
         summaries.append(f["summary"])
+        runs.append(data["runs"][["dataset", "t", "s", "model", "run_id", "test_mse", "best_val_mse"]]
+                    .rename(columns={"t": "teacher_seed", "s": "student_seed"}).assign(dataset=dataset))
         seconds += sum(data["seconds"].values())
     tuning_csv = ROOT / "data" / "08_reporting" / f"tuning_{config['tuning_dataset']}.csv"
     tuning_min = pd.read_csv(tuning_csv)["seconds"].sum() / 60 if tuning_csv.exists() else 0.0
@@ -310,6 +341,10 @@ def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) 
         "then every method is trained per (teacher seed, student seed) and `evaluate` reads the test split once "
         "per run. `s2kd` is the paper's form (L_sem and L_spec on latents); `s2kd_forecast` moves L_spec onto "
         "the forecasts. Narratives are written by the rule-based `diagnostic` narrator, not by an LMM.", "",
+        f"Every number is read from the MLflow experiment `{config['mlflow_experiment']}` (each model's run: its "
+        "test metrics, validation MSE, efficiency and per-window test errors); "
+        "[results/runs.csv](results/runs.csv) names the run behind each model of each final run. In the UI: "
+        "filter `tags.dataset LIKE 'bench_ncep_%' and tags.role = 'student'`, group by `tags.method`.", "",
         "Budget (`common` in `benchmarks/results.yml`): " + ", ".join(
             f"`{k}={'null' if v is None else v}`" for k, v in common.items()
             if "progress" not in k and "checkpoint" not in k) + ".", ""]
@@ -320,4 +355,6 @@ def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) 
     tmp.replace(out_path)
     if summaries:
         pd.concat(summaries, ignore_index=True).to_csv(figures / "summary.csv", index=False, float_format="%.6g")
+    if runs:  # where each number came from: the MLflow run of every model of every final run
+        pd.concat(runs, ignore_index=True).to_csv(figures / "runs.csv", index=False)
     print(f"wrote {out_path.relative_to(ROOT)} and {figures.relative_to(ROOT)}/", flush=True)

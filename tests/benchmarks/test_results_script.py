@@ -7,12 +7,14 @@ import importlib.util
 import json
 import sys
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from s2kd.recipes.params import LOSS_KEYS
+from s2kd.tracking import WINDOW_ERRORS_ARTIFACT, log_to_run
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -109,32 +111,33 @@ def test_every_method_gets_the_same_number_of_validation_configurations(tmp_path
 
 
 def _fake_run(root, dataset, t, s, factors, rng):
-    """A finished final run: window errors (the student's are the base, a method's a fixed factor of them
-    with a little noise), metrics, validation rows and efficiency."""
+    """A finished final run, as MLflow holds it: one run per model (teachers only in the first student
+    seed's folder, where the teachers stage trains them) with its test metrics, validation MSE, efficiency
+    and per-window errors (the student's are the base, a method's a fixed factor of them with a little
+    noise); the benchmark's marker and the ingest statistics on disk."""
     name = results.run_name(dataset, t, s)
     folder = root / "data" / "08_reporting" / name
     folder.mkdir(parents=True)
     primary = root / "data" / "03_primary" / name
     primary.mkdir(parents=True)
-    (primary / "normalisation_stats.json").write_text(json.dumps({"t_in": 4, "t_out": 4}))
+    (primary / "normalisation_stats.json").write_text(json.dumps({"t_in": 4, "t_out": 4, "channels": ["t"]}))
     times = pd.date_range("2014-09-01", periods=120, freq="6h")
     base = 1.0 + 0.5 * np.sin(np.arange(120) / 9.0) + 0.02 * s
-    errors, metrics, valid = [], [], []
     for model, f in factors.items():
         mse = base * f * (1 + 0.01 * rng.standard_normal(120))
-        errors.append(pd.DataFrame({"model": model, "sample_id": np.arange(120), "time": times, "mse": mse}))
         role = "teacher" if model.startswith("teacher") else "student"
-        for metric in results_doc.TABLE_METRICS:
-            for lead in (0, 1, 2):
-                metrics.append({"model": model, "method": model, "role": role, "oracle": role == "teacher",
-                                "metric": metric, "channel": "all", "lead": lead, "value": float(mse.mean())})
-        valid.append({"model": model, "best_val_mse": 0.01 * f})
-    pd.concat(errors, ignore_index=True).to_parquet(folder / "window_errors.parquet")
-    pd.DataFrame(metrics).to_parquet(folder / "metrics_table.parquet")
-    pd.DataFrame(valid).to_csv(folder / "distill_validation.csv", index=False)
-    pd.DataFrame({"model": list(factors), "parameters": [1e6 if m.startswith("teacher") else 1e4 for m in factors],
-                  "flops": 100, "latency_ms_b1": [6.0 if m.startswith("teacher") else 1.0 for m in factors],
-                  "latency_ms_b32": 1.0}).to_csv(folder / "efficiency.csv", index=False)
+        if role == "teacher" and s != 0:
+            continue
+        metrics = {f"test_{m}": float(mse.mean()) for m in results_doc.TABLE_METRICS if m != "rmse_physical"}
+        metrics |= {"test_rmse_physical_t": float(mse.mean()) ** 0.5, "test_mse_lead1": float(mse.mean()) * 0.9,
+                    "test_mse_lead2": float(mse.mean()) * 1.1, "best_val_mse": 0.01 * f,
+                    "parameters": 1e6 if role == "teacher" else 1e4, "flops": 100.0,
+                    "latency_ms_b1": 6.0 if role == "teacher" else 1.0, "latency_ms_b32": 1.0}
+        tags = {"dataset": name, "model": model, "role": role, "seed": str(t if role == "teacher" else s),
+                "method": model.removeprefix("student_") if role == "student" else ""}
+        with mlflow.start_run(run_name=model, tags=tags) as run:
+            window = pd.DataFrame({"model": model, "sample_id": np.arange(120), "time": times, "mse": mse})
+            assert log_to_run(run.info.run_id, metrics, tables={WINDOW_ERRORS_ARTIFACT: window})
     params = results.run_params(CONFIG, dataset, t, s)
     (folder / "benchmark_run.json").write_text(json.dumps({"params": params, "params_digest": results.digest(params),
                                                            "seconds": 60.0}))
@@ -145,6 +148,10 @@ def test_document_states_intervals_targets_teacher_seeds_and_missing_datasets(tm
         monkeypatch.setattr(module, "ROOT", tmp_path)
     (tmp_path / "conf" / "base").mkdir(parents=True)
     (tmp_path / "conf" / "base" / "parameters_distill.yml").write_text("distill:\n  beta: 0.5\n")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.create_experiment(CONFIG["mlflow_experiment"], artifact_location=str(tmp_path / "artifacts"))
+    mlflow.set_experiment(CONFIG["mlflow_experiment"])
     rng = np.random.default_rng(0)
     for t in (0, 1, 2):
         for s in (0, 1, 2):
@@ -189,6 +196,16 @@ def test_document_states_intervals_targets_teacher_seeds_and_missing_datasets(tm
     assert [float(r.split("|")[1]) for r in rows] == [0.0, 0.5, 1.0]
     assert [float(r.split("|")[5].split()[0]) for r in rows] == pytest.approx([1.0, 0.9, 0.8], abs=0.01)  # s2kd
     assert (tmp_path / "docs" / "results" / "dial.png").stat().st_size > 1000
+    # every number comes from MLflow: the teacher's validation MSE in the document is its run's metric
+    runs = pd.read_csv(tmp_path / "docs" / "results" / "runs.csv")
+    assert len(runs) == 2 * 3 + 6 * 9 + 3 * (2 + 6 * 3)  # the teachers once per teacher seed, students per run
+    teacher = runs[(runs["dataset"] == "ncep") & (runs["model"] == "teacher_multimodal") & (runs["teacher_seed"] == 1)]
+    logged = mlflow.get_run(teacher["run_id"].item()).data.metrics["best_val_mse"]
+    section = text[text.index("## ncep:"):text.index("## ncep_context")]
+    row = next(line for line in section.splitlines() if line.startswith("| 1 |"))
+    assert f"| {logged:.5f} |" in row
+    student = runs[(runs["dataset"] == "ncep") & (runs["model"] == "student_s2kd")]
+    assert student["test_mse"].tolist() == [mlflow.get_run(r).data.metrics["test_mse"] for r in student["run_id"]]
 
 
 def test_tuning_chooses_each_methods_best_on_validation_and_resumes(tmp_path, monkeypatch):

@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from s2kd.reporting.runs import dataset_family, lead_table, method_table, student_runs, weights_figure
+from s2kd.reporting.runs import (
+    dataset_family,
+    lead_table,
+    method_table,
+    student_runs,
+    tidy_metrics,
+    weights_figure,
+)
 
 
 def _runs() -> pd.DataFrame:
@@ -56,3 +63,12 @@ def test_lead_table_and_the_weights_figure():
     assert [len(ax.collections) for ax in fig.axes] == [1, 2, 0]  # one scatter per method with the weight > 0
     with pytest.raises(ValueError, match="no model runs"):
         student_runs(pd.DataFrame())
+
+
+def test_tidy_metrics_names_per_variable_metrics_and_leads_as_evaluate_does():
+    models = pd.DataFrame({"model": ["student_s2kd"], "role": ["student"], "run_id": ["r"], "folder": ["ncep"],
+                           "test_mse": [1.0], "test_rmse_physical_t": [2.0], "test_rmse_physical_per_forecast_t": [3.0],
+                           "test_mse_lead2": [4.0], "test_acc": [0.9], "test_surprise": [5.0], "best_val_mse": [0.1]})
+    tidy = tidy_metrics(models, ["t"]).set_index(["metric", "lead"])["value"].to_dict()
+    assert tidy == {("mse", 0): 1.0, ("rmse_physical (t)", 0): 2.0, ("rmse_physical_per_forecast (t)", 0): 3.0,
+                    ("mse", 2): 4.0, ("acc", 0): 0.9}  # an unknown test_* name and non-test metrics are left out

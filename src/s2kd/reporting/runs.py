@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from s2kd.metrics import METRICS
+
 #: the student run's loss weights, as logged (0 for a term the method does not use)
 WEIGHTS = ("beta", "lambda", "gamma")
 _BENCH = re.compile(r"^bench_(?P<family>.+)_t(?P<teacher_seed>\d+)_s(?P<seed>\d+)$")
@@ -27,30 +29,64 @@ def dataset_family(name: str) -> str:
     return match["family"] if match else str(name)
 
 
-def student_runs(runs: pd.DataFrame, *, finished_only: bool = True) -> pd.DataFrame:
-    """One row per student run: ``run_id, dataset, method, teacher, seed, teacher_seed, narrator``, the
-    loss weights and every metric (without the ``metrics.`` prefix), the latest run first kept when a
-    model was logged twice in one dataset folder (a rerun resumed from its checkpoint)."""
+def model_runs(runs: pd.DataFrame, *, finished_only: bool = True) -> pd.DataFrame:
+    """One row per model run (teachers and students): ``run_id, start_time, folder`` (the ``dataset``
+    tag), ``dataset`` (:func:`dataset_family`), ``model, role, method, teacher, seed, teacher_seed,
+    narrator``, the loss weights, and every metric without the ``metrics.`` prefix."""
     if runs.empty or "tags.role" not in runs:
         raise ValueError("no model runs: train a model with `kedro run` first (runs need the `role` tag of "
                          "docs/tracking.md; runs logged before it have none)")
-    rows = runs[runs["tags.role"] == "student"]
+    rows = runs[runs["tags.role"].isin(["teacher", "student"])]
     if finished_only and "status" in rows:
         rows = rows[rows["status"] == "FINISHED"]
-    if "start_time" in rows:
-        rows = rows.sort_values("start_time", ascending=False)
     folder = rows["tags.dataset"].astype(str)
     out = pd.DataFrame({
-        "run_id": rows["run_id"], "folder": folder, "dataset": folder.map(dataset_family),
-        "method": rows["tags.method"], "teacher": rows.get("tags.teacher"),
+        "run_id": rows["run_id"], "start_time": rows.get("start_time"), "folder": folder,
+        "dataset": folder.map(dataset_family), "model": rows.get("tags.model"), "role": rows["tags.role"],
+        "method": rows.get("tags.method"), "teacher": rows.get("tags.teacher"),
         "seed": pd.to_numeric(rows["tags.seed"], errors="coerce").astype("Int64"),
         "teacher_seed": folder.str.extract(_BENCH)["teacher_seed"].astype(float).astype("Int64"),
         "narrator": rows.get("tags.narrator")})
     for w in WEIGHTS:
         out[w] = pd.to_numeric(rows.get(f"params.{w}"), errors="coerce")
     metrics = rows[[c for c in rows if c.startswith("metrics.")]].rename(columns=lambda c: c.removeprefix("metrics."))
-    out = pd.concat([out, metrics], axis=1)
-    return out.drop_duplicates(["folder", "method", "seed"]).reset_index(drop=True)
+    return pd.concat([out, metrics], axis=1).reset_index(drop=True)
+
+
+def student_runs(runs: pd.DataFrame, *, finished_only: bool = True) -> pd.DataFrame:
+    """:func:`model_runs` of the students, the latest run kept when a model was logged twice in one
+    dataset folder (a rerun resumed from its checkpoint)."""
+    rows = model_runs(runs, finished_only=finished_only)
+    rows = rows[rows["role"] == "student"]
+    if rows["start_time"].notna().any():
+        rows = rows.sort_values("start_time", ascending=False)
+    return rows.drop_duplicates(["folder", "method", "seed"]).reset_index(drop=True)
+
+
+def tidy_metrics(models: pd.DataFrame, channels: Sequence[str]) -> pd.DataFrame:
+    """The ``test_*`` metrics of :func:`model_runs` rows as the tidy table of ``evaluate`` after
+    :func:`s2kd.reporting.by_metric`: ``model, role, metric, lead, value`` (lead 0: over all leads; a
+    metric reported per variable named ``<metric> (<channel>)``), plus the rows' other id columns."""
+    names: dict[str, tuple[str, int]] = {}
+    for column in models:
+        if not column.startswith("test_"):
+            continue
+        name = column.removeprefix("test_")
+        if lead := re.fullmatch(r"mse_lead(\d+)", name):
+            names[column] = ("mse", int(lead[1]))
+        elif name in METRICS:
+            names[column] = (name, 0)
+        else:
+            split = [(k, name[len(k) + 1:]) for k in METRICS
+                     if name.startswith(f"{k}_") and name[len(k) + 1:] in channels]
+            if split:
+                k, channel = max(split, key=lambda kc: len(kc[0]))
+                names[column] = (f"{k} ({channel})", 0)
+    ids = [c for c in ("model", "role", "run_id", "folder") if c in models]
+    long = models.melt(id_vars=ids, value_vars=list(names), var_name="column").dropna(subset=["value"])
+    long["metric"] = long["column"].map(lambda c: names[c][0])
+    long["lead"] = long["column"].map(lambda c: names[c][1])
+    return long.drop(columns="column").reset_index(drop=True)
 
 
 def method_table(students: pd.DataFrame, metrics: Sequence[str] = ("test_mse", "best_val_mse"), *,
