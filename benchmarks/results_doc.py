@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from results import ROOT, finished, run_name, run_params, seeds_of
+from tuning import compute_minutes
 
 from s2kd.reporting import expand, markdown_table, seed_lead_curves  # noqa: E402
 from s2kd.reporting.intervals import Interval, block_length, ratio_interval  # noqa: E402
@@ -324,7 +325,7 @@ def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) 
                     .rename(columns={"t": "teacher_seed", "s": "student_seed"}).assign(dataset=dataset))
         seconds += sum(data["seconds"].values())
     tuning_csv = ROOT / "data" / "08_reporting" / f"tuning_{config['tuning_dataset']}.csv"
-    tuning_min = pd.read_csv(tuning_csv)["seconds"].sum() / 60 if tuning_csv.exists() else 0.0
+    tuning_min = compute_minutes(pd.read_csv(tuning_csv)) if tuning_csv.exists() else 0.0
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
     common = config["common"]

@@ -118,6 +118,12 @@ def tune(config: dict[str, Any], path: Path = CONFIG) -> dict[str, Any]:
     return {k: v for m, s in chosen.items() for k, v in settings_params(m, s).items()}
 
 
+def compute_minutes(rows: pd.DataFrame) -> float:
+    """The tuning's compute: each configuration's longest run (its training; a rerun after a changed default
+    resumes the finished checkpoint in seconds), in minutes."""
+    return float(rows.groupby(["method", "setting"])["seconds"].max().sum() / 60) if len(rows) else 0.0
+
+
 def write_table(config: dict[str, Any], dataset: str, reference: float, table: list[dict], rows: pd.DataFrame) -> None:
     out = ROOT / "docs" / "experiments" / f"tuning_{dataset}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -129,7 +135,7 @@ def write_table(config: dict[str, Any], dataset: str, reference: float, table: l
         "budget (`common` in `benchmarks/results.yml`), on the first teacher seed and student seed; the lowest "
         "validation MSE is the method's setting in the final runs. Shared settings not listed are those of "
         f"`conf/base/parameters_distill.yml`. Plain student: val MSE {reference:.5f}. Compute "
-        f"{rows['seconds'].sum() / 60:.0f} min. The rows marked (check) run `s2kd`'s ablations with its chosen "
+        f"{compute_minutes(rows):.0f} min. The rows marked (check) run `s2kd`'s ablations with its chosen "
         "setting: does `L_sem` add anything to the spectral term, and the spectral term to `L_sem`?", "",
         markdown_table(pd.DataFrame(table)), ""])
     tmp = out.with_suffix(".tmp")
