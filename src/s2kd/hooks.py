@@ -149,5 +149,8 @@ class MlflowTrackingHook:
         if self._active:
             import mlflow
 
+            experiment = mlflow.active_run().info.experiment_id
             mlflow.end_run(status=status)
             self._active = False
+            logger.info("MLflow: `mlflow ui --backend-store-uri %s`, then http://127.0.0.1:5000/#/experiments/%s/runs"
+                        "?workflowType=machine_learning (docs/tracking.md)", mlflow.get_tracking_uri(), experiment)
