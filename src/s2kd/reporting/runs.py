@@ -55,12 +55,12 @@ def model_runs(runs: pd.DataFrame, *, finished_only: bool = True) -> pd.DataFram
 
 def student_runs(runs: pd.DataFrame, *, finished_only: bool = True) -> pd.DataFrame:
     """:func:`model_runs` of the students, the latest run kept when a model was logged twice in one
-    dataset folder (a rerun resumed from its checkpoint)."""
+    dataset folder with the same weights (a rerun resumed from its checkpoint)."""
     rows = model_runs(runs, finished_only=finished_only)
     rows = rows[rows["role"] == "student"]
     if rows["start_time"].notna().any():
         rows = rows.sort_values("start_time", ascending=False)
-    return rows.drop_duplicates(["folder", "method", "seed"]).reset_index(drop=True)
+    return rows.drop_duplicates(["folder", "method", "seed", *WEIGHTS]).reset_index(drop=True)
 
 
 def tidy_metrics(models: pd.DataFrame, channels: Sequence[str]) -> pd.DataFrame:
@@ -153,7 +153,8 @@ def weights_figure(students: pd.DataFrame, metric: str = "best_val_mse"):
         if not np.isnan(plain):
             ax.axhline(plain, color="black", linestyle="--", linewidth=1, label="student")
         ax.set(xscale="log", xlabel={"beta": "β (L_sem)", "lambda": "λ (L_spec)", "gamma": "γ (output KD)"}[weight])
-        ax.legend(fontsize=6)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
     axes[0].set_ylabel(metric)
     fig.tight_layout()
     return fig
