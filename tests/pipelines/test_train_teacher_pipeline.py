@@ -38,7 +38,7 @@ def test_both_teachers_are_saved_as_rebuildable_plain_data(trained):
     # which narrator wrote the text a teacher read, and in which mode (none for the vision teacher)
     assert table.set_index("model")[["narrator", "narrate_mode"]].fillna("").to_dict("index") == {
         "teacher_multimodal": {"narrator": "diagnostic", "narrate_mode": "hindsight"},
-        "teacher_vision": {"narrator": "", "narrate_mode": ""}}
+        "teacher_vision": {"narrator": "none", "narrate_mode": "none"}}
     batch = next(iter(torch.utils.data.DataLoader([{"x": torch.randn(4, 1, 8, 16)}], batch_size=1)))
     for name, uses_text in (("teacher_multimodal", True), ("teacher_vision", False)):
         payload = trained.load(name)

@@ -33,9 +33,8 @@ def teacher_node(role: str) -> Callable[..., tuple[dict[str, Any], dict[str, Any
         job = teacher_job(series_array(series), sample_index, normalisation_stats, narrative_embeddings, params,
                           trainer, name=name, use_text=spec.use_text, shuffle_text=spec.shuffle_text)
         result = train_tracked(job, trainer)
-        written = {k.removeprefix("s2kd."): v for k, v in job.tags.items()}  # which narrator wrote its text
-        summary = job.summary(result, use_text=spec.use_text, shuffled_text=spec.shuffle_text,
-                              narrator=written.get("narrator", ""), narrate_mode=written.get("mode", ""))
+        summary = job.summary(result, use_text=spec.use_text, shuffled_text=spec.shuffle_text,  # who wrote its text
+                              narrator=job.tags["narrator"], narrate_mode=job.tags["narrate_mode"])
         logger.info("%s: best val MSE %.5f after %d epochs (%.0f s)", name, summary["best_val_mse"],
                     summary["epochs"], result["seconds"])
         meta = {**summary, "mlflow_run_id": result["mlflow_run_id"]}
