@@ -5,7 +5,7 @@ from s2kd.datasets.npz import NpzDataset
 from s2kd.datasets.secret import APIKeyDataset, Secret
 from s2kd.datasets.tables import CSVDataset, JSONDataset, ParquetDataset
 from s2kd.datasets.text import TextFileDataset
-from s2kd.datasets.torch_model import TorchModelDataset
+from s2kd.datasets.torch_model import TorchModelDataset, TrainedModelDataset
 
 __all__ = ["APIKeyDataset", "CSVDataset", "JSONDataset", "NetCDFDataset", "NpzDataset", "ParquetDataset",
-           "Secret", "TextFileDataset", "TorchModelDataset"]
+           "Secret", "TextFileDataset", "TorchModelDataset", "TrainedModelDataset"]

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import torch
-from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
 
 from s2kd.datasets.atomic import write_atomically
 
@@ -72,3 +72,39 @@ class TorchModelDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "version": self._version}
+
+
+class TrainedModelDataset(AbstractDataset[None, dict[str, Any]]):
+    """The latest saved version of one trained model chosen by name, read-only: ``teacher_<role>`` or a
+    student's method (``s2kd``, or ``student_s2kd``), under a dataset's model folder, where the
+    ``teacher_{role}`` and ``student_{method}`` entries save them (``catalog_models.yml``).
+
+    Args:
+        folder: the dataset's model folder (``data/06_models/<dataset>``).
+        model: which model (the catalog sets it from ``forecast.model``).
+    """
+
+    def __init__(self, *, folder: str, model: str, metadata: dict[str, Any] | None = None) -> None:
+        self._folder, self._model, self.metadata = Path(folder), str(model), metadata
+
+    def _file(self) -> Path:
+        if self._model.startswith("teacher_"):
+            return self._folder / f"{self._model}.pt"
+        return self._folder / "students" / f"{self._model.removeprefix('student_')}.pt"
+
+    def load(self) -> dict[str, Any]:
+        base = self._file()
+        versions = sorted(base.glob(f"*/{base.name}")) if base.is_dir() else ([base] if base.is_file() else [])
+        if not versions:
+            saved = sorted({p.name.removesuffix(".pt") for p in self._folder.glob("*.pt")} |
+                           {p.name.removesuffix(".pt") for p in (self._folder / "students").glob("*.pt")})
+            raise DatasetError(f"{base} does not exist: no trained model '{self._model}' in {self._folder}. Fix: "
+                               f"train it first (`kedro run --pipeline distill`), or set forecast.model to one of "
+                               f"{saved or 'the models you trained'}")
+        return read_model_file(versions[-1])
+
+    def save(self, data: None) -> None:
+        raise DatasetError("TrainedModelDataset is read-only: models are saved by their teacher_/student_ entries")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"folder": str(self._folder), "model": self._model}

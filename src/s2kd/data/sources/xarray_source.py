@@ -245,7 +245,7 @@ def load_xarray(options: XarrayOptions | None = None, /, **overrides: Any) -> So
         da = da.where(da.isnull() | (da >= clip_min), clip_min)
     da = _transform(da, transform, dict(o.transform_options or {}))
     has_latlon = "lat" in da.coords and "lon" in da.coords
-    units = {n: str(a.attrs.get("units", "")) for n, a in arrays}
+    units = source_units = {n: str(a.attrs.get("units", "")) for n, a in arrays}
     if transform == "dbz":
         units = dict.fromkeys(names, "dBZ")
     elif transform == "log1p":
@@ -258,6 +258,7 @@ def load_xarray(options: XarrayOptions | None = None, /, **overrides: Any) -> So
         "grid": "latlon" if has_latlon else "xy",
         "cycles": json.dumps(["annual", "diurnal"]),
         "units": json.dumps(units),
+        "source_units": json.dumps(source_units),  # before the transform (a forecast is written in these)
         "source": str(path),
         "transform": transform or "none",
     }

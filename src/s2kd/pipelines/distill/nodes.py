@@ -13,6 +13,7 @@ import pandas as pd
 import xarray as xr
 
 from s2kd.data.windows import series_array
+from s2kd.recipes.forecast import data_signature
 from s2kd.recipes.jobs import model_payload, student_job
 from s2kd.recipes.params import DistillParams
 from s2kd.recipes.teacher_check import check_teacher, verdict
@@ -57,7 +58,8 @@ def student_node(method: str) -> Callable[..., tuple[dict[str, Any], dict[str, A
         summary = job.summary(result, **{k: job.run_params[k] for k in _COLUMNS}, **check, skipped=False)
         logger.info("%s: best val MSE %.5f after %d epochs (%.0f s)", job.name, summary["best_val_mse"],
                     summary["epochs"], result["seconds"])
-        meta = {**summary, "loss": job.run_params["loss"], "mlflow_run_id": result["mlflow_run_id"]}
+        meta = {**summary, "loss": job.run_params["loss"], "mlflow_run_id": result["mlflow_run_id"],
+                "data": data_signature(normalisation_stats)}
         return model_payload(job.model.config.backbone, job.model, meta), summary
 
     train_student.__name__ = train_student.__qualname__ = f"train_student_{method}"

@@ -11,6 +11,7 @@ import pandas as pd
 import xarray as xr
 
 from s2kd.data.windows import series_array
+from s2kd.recipes.forecast import data_signature
 from s2kd.recipes.jobs import model_payload, teacher_job
 from s2kd.recipes.params import TeacherParams
 from s2kd.tracking import train_tracked
@@ -37,7 +38,7 @@ def teacher_node(role: str) -> Callable[..., tuple[dict[str, Any], dict[str, Any
                               narrator=job.tags["narrator"], narrate_mode=job.tags["narrate_mode"])
         logger.info("%s: best val MSE %.5f after %d epochs (%.0f s)", name, summary["best_val_mse"],
                     summary["epochs"], result["seconds"])
-        meta = {**summary, "mlflow_run_id": result["mlflow_run_id"]}
+        meta = {**summary, "mlflow_run_id": result["mlflow_run_id"], "data": data_signature(normalisation_stats)}
         if spec.shuffle_text:
             meta["text_shuffle_seed"] = params.seed
         return model_payload("teacher", job.model, meta), summary
