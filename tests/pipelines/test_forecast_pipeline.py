@@ -13,7 +13,9 @@ import xarray as xr
 
 from s2kd.datasets import TrainedModelDataset
 from s2kd.errors import InputError
+from s2kd.models.export import OnnxRunner
 from s2kd.pipelines.distill import create_pipeline as distill_pipeline
+from s2kd.pipelines.export import create_pipeline as export_pipeline
 from s2kd.pipelines.forecast import create_pipeline as forecast_pipeline
 from s2kd.pipelines.ingest import create_pipeline as ingest_pipeline
 from s2kd.recipes.jobs import load_model
@@ -123,3 +125,26 @@ def test_each_bad_input_is_named_with_its_fix_and_writes_nothing(trained, case, 
     assert not (root / "data/07_model_output/ncep").exists() or not any((root / "data/07_model_output/ncep").iterdir())
     if case not in ("variables", "model"):
         assert isinstance(caught.value, InputError) or isinstance(caught.value.__cause__, InputError), message
+
+
+def test_the_student_exports_to_onnx_and_forecasts_the_same_numbers_in_onnx_runtime(trained):
+    root, conf, params, new = trained
+    catalog, _ = tmp_catalog(conf, root, {**{k: params[k] for k in ("ingest", "distill")},
+                                          "forecast": {"model": "student"}})
+    catalog["forecast_model"] = TrainedModelDataset(folder=str(root / "data/06_models/ncep"), model="student")
+    run(export_pipeline(), catalog)
+    report = catalog.load("export_report")
+    assert report["max_abs_diff"] <= 1e-5 and set(report["max_abs_diff_by_batch"]) == {"1", "16"}
+    # the saved graph, independently: dynamic batch, the student's eager numbers
+    runner = OnnxRunner(catalog.load("exported_model"))
+    net = load_model(catalog.load("student_student")).eval()
+    for batch in (1, 5):
+        x = torch.randn(batch, 4, 1, 25, 53)
+        with torch.no_grad():
+            eager = net(x)["y_hat"].numpy()
+        assert np.abs(runner(x.numpy()) - eager).max() <= 1e-5
+    eager, _ = _forecast(root, conf, params, input=str(root / "new.nc"))
+    eager = eager.load()
+    onnx, _ = _forecast(root, conf, params, input=str(root / "new.nc"), runtime="onnx")
+    assert onnx.attrs["s2kd_runtime"] == "onnxruntime" and float(onnx.attrs["s2kd_onnx_max_abs_diff"]) <= 1e-5
+    np.testing.assert_allclose(onnx["air"].values, eager["air"].values, atol=1e-3)  # kelvin

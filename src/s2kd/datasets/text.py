@@ -36,3 +36,17 @@ class TextFileDataset(AbstractDataset[str, str]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
+
+
+class BytesFileDataset(TextFileDataset):
+    """``bytes`` <-> one binary file (an exported model), written atomically."""
+
+    def load(self) -> bytes:  # type: ignore[override]
+        if not self._filepath.is_file():
+            raise DatasetError(f"{self._filepath} does not exist: run the pipeline that writes it first")
+        return self._filepath.read_bytes()
+
+    def save(self, data: bytes) -> None:  # type: ignore[override]
+        if not isinstance(data, bytes):
+            raise DatasetError(f"{self._filepath}: a binary file takes bytes, got {type(data).__name__}")
+        write_atomically(self._filepath, lambda tmp: tmp.write_bytes(data))

@@ -14,7 +14,7 @@ import glob
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -157,12 +157,14 @@ class ForecastParams(Params):
         model: the trained model (a student's method or ``teacher_vision``); the catalog's
             ``forecast_model`` reads the same setting.
         input: the new file whose last ``t_in`` frames are forecast.
+        runtime: ``eager`` (PyTorch) or ``onnx`` (the model exported and run in ONNX Runtime; students only).
     """
 
     group = "forecast"
 
     model: str
     input: str | None = None
+    runtime: Literal["eager", "onnx"] = "eager"
 
 
 def new_frames_options(ingest: IngestParams, path: str) -> tuple[str, Any]:
