@@ -125,10 +125,13 @@ class MlflowTrackingHook:
                 self._logged |= {name, *fresh}
 
     @hook_impl
-    def after_node_run(self, outputs: dict[str, Any]) -> None:
+    def after_node_run(self, outputs: dict[str, Any], inputs: dict[str, Any]) -> None:
         if not self._active:
             return
         import mlflow
+
+        if self._conf.get("log_models", True):
+            self._log_students(outputs, inputs)
 
         for name, value in outputs.items():
             if name.endswith("_metrics") and isinstance(value, Mapping):
@@ -136,6 +139,25 @@ class MlflowTrackingHook:
                            if isinstance(v, int | float) and not isinstance(v, bool)}
                 if numbers:
                     mlflow.log_metrics(numbers)
+
+    @staticmethod
+    def _log_students(outputs: dict[str, Any], inputs: dict[str, Any]) -> None:
+        """Each student a node saved, as an MLflow model in its own run, registered as
+        ``s2kd-<dataset>-<method>`` (:mod:`s2kd.serving`; ``log_models: false`` in mlflow.yml: not)."""
+        from s2kd.serving import example_frames, log_forecaster
+
+        for name, payload in outputs.items():
+            meta = (payload or {}).get("meta") if isinstance(payload, Mapping) else None
+            if not name.startswith("student_") or not meta or not meta.get("mlflow_run_id") or \
+                    not payload.get("state_dict") or "series" not in inputs:
+                continue
+            stats = inputs["normalisation_stats"]
+            dataset = getattr(inputs.get("params:distill"), "dataset", "") or "default"
+            uri = log_forecaster(meta["mlflow_run_id"], payload, stats,
+                                 example_frames(inputs["series"], inputs["sample_index"], stats),
+                                 registered_name=f"s2kd-{dataset}-{meta.get('method', name)}",
+                                 transform_options=stats.get("transform_options"))
+            logger.info("MLflow: %s logged as %s", name, uri)
 
     @hook_impl
     def after_pipeline_run(self) -> None:

@@ -150,6 +150,11 @@ def test_each_student_is_its_own_mlflow_run_with_per_epoch_loss_terms(project):
     assert runs["teacher_multimodal"].data.tags["role"] == "teacher"
     found = mlflow.search_runs(experiment_names=["s2kd"], filter_string="tags.method = 's2kd'", output_format="list")
     assert [r.info.run_id for r in found] == [s2kd.info.run_id]
+    # each student is also an MLflow model in its run, registered per dataset and method
+    (version,) = client.search_model_versions("name = 's2kd-synthetic-s2kd'")
+    assert version.run_id == s2kd.info.run_id
+    assert {m.name for m in client.search_registered_models()} == {
+        f"s2kd-synthetic-{m}" for m, spec in METHODS.items() if not spec.ablation}
     assert float(s2kd.data.params["beta"]) == 0.5 and float(s2kd.data.params["lambda"]) == 0.05
     assert s2kd.data.params["r_c"] == "0.25" and s2kd.data.params["backbone"] == "simvp"
     for metric in ("loss_task", "loss_sem", "loss_spec", "val_mse"):

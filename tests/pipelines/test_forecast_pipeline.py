@@ -5,6 +5,7 @@ and the fix, and writes nothing."""
 
 from __future__ import annotations
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,6 +20,7 @@ from s2kd.pipelines.export import create_pipeline as export_pipeline
 from s2kd.pipelines.forecast import create_pipeline as forecast_pipeline
 from s2kd.pipelines.ingest import create_pipeline as ingest_pipeline
 from s2kd.recipes.jobs import load_model
+from s2kd.serving import example_frames, log_forecaster
 from tests.helpers import TINY_BUDGET, load_conf, run, tmp_catalog
 
 HELD_BACK = "2014-12-01"
@@ -148,3 +150,25 @@ def test_the_student_exports_to_onnx_and_forecasts_the_same_numbers_in_onnx_runt
     onnx, _ = _forecast(root, conf, params, input=str(root / "new.nc"), runtime="onnx")
     assert onnx.attrs["s2kd_runtime"] == "onnxruntime" and float(onnx.attrs["s2kd_onnx_max_abs_diff"]) <= 1e-5
     np.testing.assert_allclose(onnx["air"].values, eager["air"].values, atol=1e-3)  # kelvin
+
+
+def test_the_student_as_an_mlflow_model_forecasts_what_the_pipeline_writes(trained, tmp_path):
+    """Logged with its signature and input example and registered, then loaded with pyfunc: its forecast
+    of the new file's last frames equals the forecast pipeline's NetCDF."""
+    root, conf, params, new = trained
+    out, catalog = _forecast(root, conf, params, input=str(root / "new.nc"))
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("serving", artifact_location=str(tmp_path / "artifacts"))
+    with mlflow.start_run(experiment_id=experiment) as run:
+        pass
+    stats, payload = catalog.load("normalisation_stats"), catalog.load("student_student")
+    example = example_frames(catalog.load("series"), catalog.load("sample_index"), stats)
+    uri = log_forecaster(run.info.run_id, payload, stats, example, registered_name="s2kd-ncep-student")
+    version = mlflow.tracking.MlflowClient().get_latest_versions("s2kd-ncep-student")[0]
+    assert version.run_id == run.info.run_id
+    loaded = mlflow.pyfunc.load_model(f"models:/s2kd-ncep-student/{version.version}")
+    inputs = loaded.metadata.get_input_schema().inputs[0]
+    assert inputs.shape == (-1, 4, 1, 25, 53) and inputs.type == np.dtype("float32")
+    frames = new["air"].values[-4:][None, :, None].astype(np.float32)  # kelvin, as in the file
+    np.testing.assert_allclose(loaded.predict(frames)[0, :, 0], out["air"].values, rtol=1e-6)
+    assert mlflow.pyfunc.load_model(uri).predict(np.repeat(frames, 3, axis=0)).shape == (3, 4, 1, 25, 53)

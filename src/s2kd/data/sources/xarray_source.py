@@ -148,7 +148,8 @@ def _fmt(value: Any) -> str:
     return f"{int(v)}" if v.is_integer() else f"{v:g}"
 
 
-def _transform(da: xr.DataArray, name: str | None, options: Mapping[str, Any]) -> xr.DataArray:
+def apply_transform(da: xr.DataArray, name: str | None, options: Mapping[str, Any]) -> xr.DataArray:
+    """The source's transform of raw values (``log1p``, ``dbz``; ``None``: as they are); any dims."""
     if name is None:
         return da
     if name == "log1p":
@@ -243,7 +244,7 @@ def load_xarray(options: XarrayOptions | None = None, /, **overrides: Any) -> So
             da = da.coarsen(factors, boundary="trim", coord_func="mean").mean()  # NaN-aware for floats
     if clip_min is not None:
         da = da.where(da.isnull() | (da >= clip_min), clip_min)
-    da = _transform(da, transform, dict(o.transform_options or {}))
+    da = apply_transform(da, transform, dict(o.transform_options or {}))
     has_latlon = "lat" in da.coords and "lon" in da.coords
     units = source_units = {n: str(a.attrs.get("units", "")) for n, a in arrays}
     if transform == "dbz":
@@ -261,6 +262,7 @@ def load_xarray(options: XarrayOptions | None = None, /, **overrides: Any) -> So
         "source_units": json.dumps(source_units),  # before the transform (a forecast is written in these)
         "source": str(path),
         "transform": transform or "none",
+        "transform_options": json.dumps(dict(o.transform_options or {})),
     }
     logger.info("xarray source %s: channels %s, %d steps of %dx%d (lazy: %s)", path, names,
                 da.sizes["time"], da.sizes["y"], da.sizes["x"], da.chunks is not None)

@@ -63,7 +63,8 @@ def split_and_fit(raw: xr.Dataset, params: IngestParams) -> tuple[pd.DataFrame, 
     cycles = p.climatology_cycles if p.climatology_cycles is not None else json.loads(raw.attrs["cycles"])
     stats.update(t_in=w.t_in, t_out=w.t_out, cycles=list(cycles), units=json.loads(raw.attrs.get("units", "{}")),
                  grid=raw.attrs["grid"],
-                 source=raw.attrs.get("source", p.source), transform=raw.attrs.get("transform", "none"))
+                 source=raw.attrs.get("source", p.source), transform=raw.attrs.get("transform", "none"),
+                 transform_options=json.loads(raw.attrs.get("transform_options", "{}")))
     counts = index["split"].value_counts().to_dict()
     logger.info("ingest: %s windows (train/val/test = %d/%d/%d)", len(index), counts.get("train", 0),
                 counts.get("val", 0), counts.get("test", 0))
