@@ -14,7 +14,8 @@ from __future__ import annotations
 import statistics
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -24,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from s2kd.models.blocks import count_parameters
 
-__all__ = ["count_flops", "count_parameters", "latency", "peak_memory_bytes"]
+__all__ = ["count_flops", "count_parameters", "latency", "peak_memory_bytes", "time_calls"]
 
 
 def count_flops(model: nn.Module, inputs: Mapping[str, Tensor]) -> int:
@@ -45,20 +46,26 @@ def count_flops(model: nn.Module, inputs: Mapping[str, Tensor]) -> int:
     return int(counter.get_total_flops())
 
 
-def latency(model: nn.Module, inputs: Mapping[str, Tensor], *, warmup: int = 3, repeats: int = 20) -> dict[str, float]:
-    """``{"median_ms", "p10_ms", "p90_ms"}`` of ``repeats`` timed forward passes after ``warmup``."""
-    model.eval()
+def time_calls(call: Callable[[], Any], *, warmup: int = 3, repeats: int = 20) -> dict[str, float]:
+    """``{"median_ms", "p10_ms", "p90_ms"}`` of ``repeats`` timed calls of ``call`` after ``warmup`` (any
+    runtime: eager PyTorch, ONNX Runtime, ...)."""
     times = []
-    with torch.inference_mode():
-        for _ in range(warmup):
-            model(**inputs)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(**inputs)
-            times.append(1000.0 * (time.perf_counter() - start))
+    for _ in range(warmup):
+        call()
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(1000.0 * (time.perf_counter() - start))
     times.sort()
     return {"median_ms": statistics.median(times), "p10_ms": times[int(0.1 * (len(times) - 1))],
             "p90_ms": times[int(0.9 * (len(times) - 1))]}
+
+
+def latency(model: nn.Module, inputs: Mapping[str, Tensor], *, warmup: int = 3, repeats: int = 20) -> dict[str, float]:
+    """:func:`time_calls` of the model's forward pass in eager PyTorch (inference mode)."""
+    model.eval()
+    with torch.inference_mode():
+        return time_calls(lambda: model(**inputs), warmup=warmup, repeats=repeats)
 
 
 class _LiveBytes(TorchDispatchMode):

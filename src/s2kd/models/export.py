@@ -9,6 +9,7 @@ accepts), so a teacher runs in eager PyTorch only.
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,9 @@ def to_onnx(model: nn.Module, example: torch.Tensor) -> bytes:
     """
     if getattr(model, "uses_text", False):
         raise ValueError("a model that reads narratives has a text input: export a student or the vision teacher")
-    wrapped = ForecastOnly(model).eval()
+    # a copy: tracing a cold network can leave state behind in it (the teacher's spectral operator ran
+    # ~12x slower in eager PyTorch after a failed export of the original)
+    wrapped = ForecastOnly(copy.deepcopy(model)).eval()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from functools import lru_cache
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -31,10 +32,17 @@ def _fft_dtype(x: Tensor) -> Tensor:
 
 
 @lru_cache(maxsize=64)
+def _radial_array(h: int, w: int) -> np.ndarray:
+    # cached as numpy, not as a tensor: one made while torch.export traces is fake (see blocks._sincos_2d)
+    fy = np.fft.fftfreq(h)[:, None]  # (h, 1)
+    fx = np.fft.rfftfreq(w)[None, :]  # (1, w//2+1)
+    out = np.sqrt(fy**2 + fx**2).astype(np.float32)  # (h, w//2+1)
+    out.setflags(write=False)
+    return out
+
+
 def _radial(h: int, w: int) -> Tensor:
-    fy = torch.fft.fftfreq(h, dtype=torch.float64)[:, None]  # (h, 1)
-    fx = torch.fft.rfftfreq(w, dtype=torch.float64)[None, :]  # (1, w//2+1)
-    return torch.sqrt(fy**2 + fx**2).float()  # (h, w//2+1)
+    return torch.tensor(_radial_array(h, w))
 
 
 def radial_frequency(h: int, w: int, *, device: torch.device | str | None = None) -> Tensor:
