@@ -59,7 +59,7 @@ class Forecaster(PythonModel):
         data = json.loads(Path(context.artifacts["data"]).read_text())
         self.stats, self.options = data["stats"], data.get("transform_options")
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> np.ndarray:
+    def predict(self, context, model_input, params=None):  # no type hints: MLflow would infer a signature
         if isinstance(model_input, Mapping):  # a named tensor input arrives as {"frames": array}
             model_input = model_input["frames"]
         return forecast_physical(self.model, np.asarray(model_input), self.stats, self.options)

@@ -164,7 +164,7 @@ def test_the_student_as_an_mlflow_model_forecasts_what_the_pipeline_writes(train
     stats, payload = catalog.load("normalisation_stats"), catalog.load("student_student")
     example = example_frames(catalog.load("series"), catalog.load("sample_index"), stats)
     uri = log_forecaster(run.info.run_id, payload, stats, example, registered_name="s2kd-ncep-student")
-    version = mlflow.tracking.MlflowClient().get_latest_versions("s2kd-ncep-student")[0]
+    (version,) = mlflow.tracking.MlflowClient().search_model_versions("name = 's2kd-ncep-student'")
     assert version.run_id == run.info.run_id
     loaded = mlflow.pyfunc.load_model(f"models:/s2kd-ncep-student/{version.version}")
     inputs = loaded.metadata.get_input_schema().inputs[0]
@@ -172,3 +172,19 @@ def test_the_student_as_an_mlflow_model_forecasts_what_the_pipeline_writes(train
     frames = new["air"].values[-4:][None, :, None].astype(np.float32)  # kelvin, as in the file
     np.testing.assert_allclose(loaded.predict(frames)[0, :, 0], out["air"].values, rtol=1e-6)
     assert mlflow.pyfunc.load_model(uri).predict(np.repeat(frames, 3, axis=0)).shape == (3, 4, 1, 25, 53)
+
+
+@pytest.mark.parametrize("transform, options", [("log1p", {}), ("dbz", {"rate_factor": 12, "threshold_mmh": 0.1,
+                                                                        "zero_value": -15})])
+def test_the_inverse_transforms_give_back_the_source_values(transform, options):
+    """What ingest's transform does to rain amounts, the forecast's inverse undoes (below the dBZ
+    threshold, no rain)."""
+    from s2kd.data.sources.xarray_source import apply_transform
+    from s2kd.recipes.forecast import inverse_transform
+
+    amounts = xr.DataArray(np.array([0.0, 0.005, 0.02, 0.5, 3.0, 40.0]), dims="x")
+    back = inverse_transform(apply_transform(amounts, transform, options), transform, options)
+    if transform == "dbz":  # 0.005 mm per 5 min is 0.06 mm/h, under the 0.1 mm/h threshold: no rain
+        np.testing.assert_allclose(back.values, [0.0, 0.0, 0.02, 0.5, 3.0, 40.0], rtol=1e-6)
+    else:
+        np.testing.assert_allclose(back.values, amounts.values, rtol=1e-9)
