@@ -90,7 +90,9 @@ NARRATOR_ARGS = ("mode", "api_key", "system_prompt", "user_prompt", "describer",
 
 def make_narrator(server: FakeOpenAIServer, cache_dir: Path, **kw) -> OpenAINarrator:
     """A narrator on the local server; ``kw`` overrides options (checked by the model) and arguments."""
-    options = dict(base_url=server.base_url, model="vision-test", cache_dir=cache_dir, timeout_s=0.5, max_attempts=4,
+    # a timeout well above a loaded CI machine's slowest answer (0.5 s once cost a spurious retry), and
+    # hangs (hang_s) well above it
+    options = dict(base_url=server.base_url, model="vision-test", cache_dir=cache_dir, timeout_s=2.0, max_attempts=4,
                    backoff_initial_s=0.01, backoff_max_s=0.05, max_concurrency=2, show_progress=False)
     args = dict(mode="context", api_key=KEY, system_prompt=SYSTEM, user_prompt=USER)
     for key, value in kw.items():
@@ -173,7 +175,7 @@ def test_hindsight_sends_the_target_frames_as_a_second_png(tmp_path):
 
 @pytest.mark.parametrize("fault", ["429", "500", "hang", "malformed", "empty_choices", "no_content"])
 def test_each_fault_is_retried_then_succeeds(tmp_path, fault):
-    with FakeOpenAIServer(api_key=KEY, faults=[fault, fault], hang_s=1.0) as server:
+    with FakeOpenAIServer(api_key=KEY, faults=[fault, fault], hang_s=4.0) as server:
         narrator = make_narrator(server, tmp_path / "cache")
         (n,) = narrator.narrate([make_sample(0)])
     assert server.count == 3
@@ -395,7 +397,7 @@ def test_the_key_never_leaks(tmp_path, caplog):
         return "500_echo" if tag_of(body) == "S002" else None
 
     with FakeOpenAIServer(api_key=KEY, faults=["429", "500_echo", "hang", "malformed"], rule=rule,
-                          hang_s=1.0) as server:
+                          hang_s=4.0) as server:
         fb = make_narrator(server, cache, max_attempts=5, on_failure="fallback", fallback=StubFallback())
         out = fb.narrate(samples)
         raising = make_narrator(server, cache, model="other", max_attempts=2)
