@@ -20,9 +20,9 @@ import numpy as np
 import torch
 import xarray as xr
 
-from s2kd.data.normalisation import denormalise, normalise
+from s2kd.data.normalisation import normalise
 from s2kd.data.sources.xarray_source import apply_transform
-from s2kd.recipes.forecast import inverse_transform
+from s2kd.recipes.forecast import to_physical
 from s2kd.recipes.jobs import load_model
 
 try:
@@ -44,7 +44,7 @@ def forecast_physical(model: torch.nn.Module, frames: np.ndarray, stats: Mapping
     x = normalise(apply_transform(x, None if transform == "none" else transform, options), dict(stats))
     with torch.no_grad():
         y = model(torch.from_numpy(x.values.astype(np.float32)))["y_hat"].numpy()
-    out = inverse_transform(denormalise(_frames(y, channels), dict(stats)), transform, options)
+    out = to_physical(_frames(y, channels), stats, options)
     return out.values.astype(np.float32)
 
 
@@ -97,6 +97,5 @@ def example_frames(series: xr.Dataset, index: Any, stats: Mapping[str, Any]) -> 
     model's input example."""
     start = int(index.loc[index["split"] == "val", "start"].iloc[0])
     frames = series["series"].isel(time=slice(start, start + int(stats["t_in"])))
-    physical = inverse_transform(denormalise(frames, dict(stats)), stats.get("transform", "none"),
-                                 stats.get("transform_options"))
+    physical = to_physical(frames, stats, stats.get("transform_options"))
     return physical.values.astype(np.float32)[None]

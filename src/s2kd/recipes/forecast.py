@@ -94,17 +94,27 @@ def last_frames(series: xr.DataArray, reference: xr.Dataset, stats: Mapping[str,
     return series.isel(time=slice(len(times) - t_in, None))
 
 
-def predict_frames(payload: Mapping[str, Any], frames: xr.DataArray, stats: Mapping[str, Any],
-                   runner: Any = None) -> np.ndarray:
-    """The model's normalised forecast ``(t_out, C, H, W)`` of the raw ``frames`` (``(t_in, C, H, W)``):
-    normalised with the training ``stats``; ``runner`` maps a ``(1, t_in, C, H, W)`` float32 array to the
-    forecast (default: the payload's network in eager PyTorch)."""
-    x = normalise(frames, dict(stats)).values.astype(np.float32)[None]
+def model_input(frames: xr.DataArray, stats: Mapping[str, Any]) -> np.ndarray:
+    """Raw frames ``(t_in, C, H, W)`` as the network reads them: normalised with the training ``stats``,
+    float32, a batch of one."""
+    return normalise(frames, dict(stats)).values.astype(np.float32)[None]
+
+
+def predict_frames(payload: Mapping[str, Any], x: np.ndarray, runner: Any = None) -> np.ndarray:
+    """The normalised forecast ``(t_out, C, H, W)`` of :func:`model_input` ``x``; ``runner`` maps it to the
+    forecast batch (default: the payload's network in eager PyTorch)."""
     if runner is None:
         model = load_model(payload).eval()
         with torch.no_grad():
             return model(torch.from_numpy(x))["y_hat"][0].numpy()
     return np.asarray(runner(x))[0]
+
+
+def to_physical(values: xr.DataArray, stats: Mapping[str, Any],
+                transform_options: Mapping[str, Any] | None = None) -> xr.DataArray:
+    """Normalised values (a ``channel`` dim) back in the units of the source's variables: the inverse of
+    the normalisation, then of the source's transform."""
+    return inverse_transform(denormalise(values, dict(stats)), stats.get("transform", "none"), transform_options)
 
 
 def inverse_transform(values: xr.DataArray, transform: str, options: Mapping[str, Any] | None) -> xr.DataArray:
@@ -136,7 +146,7 @@ def forecast_dataset(forecast: np.ndarray, frames: xr.DataArray, stats: Mapping[
     da = xr.DataArray(forecast, dims=("time", "channel", "y", "x"),
                       coords={"time": valid, "channel": frames["channel"].values,
                               **{c: frames[c] for c in frames.coords if c not in ("time", "channel")}})
-    da = inverse_transform(denormalise(da, dict(stats)), stats.get("transform", "none"), transform_options)
+    da = to_physical(da, stats, transform_options)
     out = xr.Dataset(attrs={"Conventions": "CF-1.8", "title": f"S2-KD forecast by {provenance.get('model')}",
                             "history": f"s2kd forecast from {len(times)} input frame(s), last at {times[-1]}",
                             **{f"s2kd_{k}": str(v) for k, v in provenance.items()}})

@@ -7,11 +7,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import xarray as xr
 
-from s2kd.data.normalisation import normalise
 from s2kd.data.params import IngestParams
 from s2kd.models.export import OnnxRunner, parity, to_onnx
 from s2kd.recipes.forecast import (
@@ -19,6 +17,7 @@ from s2kd.recipes.forecast import (
     check_model,
     forecast_dataset,
     last_frames,
+    model_input,
     predict_frames,
     read_new_frames,
 )
@@ -36,15 +35,15 @@ def forecast_new_data(model: dict[str, Any], series: xr.Dataset, normalisation_s
     check_model(model, stats, name=params.model)
     raw, where = read_new_frames(ingest, params.input)
     frames = last_frames(raw, series, stats, where=where)
-    runner, checked = None, {}
+    x = model_input(frames, stats)
+    runner, runtime = None, {"runtime": "pytorch"}
     if params.runtime == "onnx":  # exported here, checked against eager PyTorch on these very frames
         net = load_model(model).eval()
-        x = torch.from_numpy(normalise(frames, dict(stats)).values.astype(np.float32)[None])
-        runner = OnnxRunner(to_onnx(net, x))
-        checked = {"runtime": "onnxruntime", "onnx_max_abs_diff": parity(net, runner, x)}
+        runner = OnnxRunner(to_onnx(net, torch.from_numpy(x)))
+        runtime = {"runtime": "onnxruntime", "onnx_max_abs_diff": parity(net, runner, torch.from_numpy(x))}
         logger.info("forecast: %s exported to ONNX; max |onnx - eager| = %.2e (normalised units)", params.model,
-                    checked["onnx_max_abs_diff"])
-    forecast = predict_frames(model, frames, stats, runner=runner)
+                    runtime["onnx_max_abs_diff"])
+    forecast = predict_frames(model, x, runner=runner)
     meta = model.get("meta") or {}
     options = ingest.source_options()
     # the units of the file's variables before any transform: what the forecast is written in
@@ -52,7 +51,7 @@ def forecast_new_data(model: dict[str, Any], series: xr.Dataset, normalisation_s
     provenance = {"model": params.model, "method": meta.get("method", params.model), "kind": model["kind"],
                   "dataset": series.attrs.get("source", ""), "input": str(Path(where).resolve()),
                   "commit": commit(Path.cwd()), "mlflow_run_id": meta.get("mlflow_run_id") or "",
-                  "runtime": "pytorch", **checked}
+                  **runtime}
     out = forecast_dataset(forecast, frames, stats, units=units,
                            transform_options=getattr(options, "transform_options", None), provenance=provenance)
     logger.info("forecast: %s on %s, %d lead(s) from %s", params.model, where, out.sizes["time"],
