@@ -20,9 +20,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from s2kd.data.normalisation import normalise
-from s2kd.data.sources.xarray_source import apply_transform
-from s2kd.recipes.forecast import to_physical
+from s2kd.recipes.forecast import from_physical, to_physical
 from s2kd.recipes.jobs import load_model
 
 try:
@@ -39,12 +37,10 @@ def forecast_physical(model: torch.nn.Module, frames: np.ndarray, stats: Mapping
                       transform_options: Mapping[str, Any] | None = None) -> np.ndarray:
     """``(B, T_in, C, H, W)`` physical frames -> ``(B, T_out, C, H, W)`` physical forecast."""
     channels = list(stats["channels"])
-    transform, options = stats.get("transform", "none"), dict(transform_options or {})
-    x = _frames(np.asarray(frames, dtype=np.float32), channels)
-    x = normalise(apply_transform(x, None if transform == "none" else transform, options), dict(stats))
+    x = from_physical(_frames(np.asarray(frames, dtype=np.float32), channels), stats, transform_options)
     with torch.no_grad():
         y = model(torch.from_numpy(x.values.astype(np.float32)))["y_hat"].numpy()
-    out = to_physical(_frames(y, channels), stats, options)
+    out = to_physical(_frames(y, channels), stats, transform_options)
     return out.values.astype(np.float32)
 
 

@@ -24,6 +24,7 @@ import xarray as xr
 from s2kd.data.normalisation import denormalise, normalise
 from s2kd.data.params import IngestParams
 from s2kd.data.sources import XarrayOptions, load_source
+from s2kd.data.sources.xarray_source import apply_transform
 from s2kd.data.validation import validate_series
 from s2kd.errors import InputError, ParameterError
 from s2kd.params import Params
@@ -49,7 +50,7 @@ def check_model(payload: Mapping[str, Any], stats: Mapping[str, Any], *, name: s
                          "train it with distill.skip_weak_teachers: false, or forecast with another model")
     trained = (payload.get("meta") or {}).get("data")
     if trained is None:
-        return  # a model saved before the signature was kept: the shapes are still checked below
+        return  # a model saved before the signature was kept: only the grid and variables are checked
     mine = data_signature(stats)
     differ = [k for k in SIGNATURE_KEYS if k in trained and k in mine and not _same(trained[k], mine[k])]
     if differ:
@@ -108,6 +109,15 @@ def predict_frames(payload: Mapping[str, Any], x: np.ndarray, runner: Any = None
         with torch.no_grad():
             return model(torch.from_numpy(x))["y_hat"][0].numpy()
     return np.asarray(runner(x))[0]
+
+
+def from_physical(values: xr.DataArray, stats: Mapping[str, Any],
+                  transform_options: Mapping[str, Any] | None = None) -> xr.DataArray:
+    """Values in the units of the source's variables (a ``channel`` dim) as the network reads them: the
+    source's transform, then the training normalisation (the inverse of :func:`to_physical`)."""
+    transform = stats.get("transform", "none")
+    return normalise(apply_transform(values, None if transform == "none" else transform,
+                                     dict(transform_options or {})), dict(stats))
 
 
 def to_physical(values: xr.DataArray, stats: Mapping[str, Any],
