@@ -7,9 +7,11 @@ Usage (from the project root, in the project's environment)::
     python benchmarks/results.py --datasets bikenyc    # a part of it (the tuning stage always runs first)
     python benchmarks/results.py --report-only         # rewrite docs/results.md from finished runs
 
-Three stages, each a series of ``kedro run`` calls whose finished ones are skipped next time (a marker per
-run records its parameters; training itself resumes from checkpoints), so an interrupted benchmark resumes
-where it stopped:
+Three stages, each a series of ``kedro run`` calls whose finished ones are skipped next time, so an
+interrupted benchmark resumes where it stopped: a finished final run leaves its record in the repository
+(:mod:`records`, ``benchmarks/records/<run>/``, commit it), a teacher run a marker under ``data/``, and training
+itself resumes from checkpoints. On a fresh clone only the runs without a record are made (and the teachers
+they need):
 
 1. **teachers**: per dataset and teacher seed, ``kedro run --pipelines [ingest,narrate,]train_teacher`` into
    ``bench_<dataset>_t<t>_s<first student seed>`` (later teacher seeds copy the first one's ingest and
@@ -103,7 +105,8 @@ def params_arg(params: dict[str, Any]) -> str:
 
 
 #: parameter files of pipelines the benchmark never runs: changing them leaves its runs valid
-NOT_BENCHMARKED = ("parameters_forecast.yml",)
+#: (windows: where the training windows are read from, which gives bit-identical models; a test checks it)
+NOT_BENCHMARKED = ("parameters_forecast.yml", "parameters_windows.yml")
 
 
 def digest(params: dict[str, Any]) -> str:
@@ -206,11 +209,11 @@ def teacher_run(config: dict[str, Any], dataset: str, teacher_seed: int) -> dict
     if done is not None:
         print(f"  {name}: teachers finished before ({done['seconds']:.0f} s)", flush=True)
         return done
-    first = teacher_seed == teachers[0]
+    source = teacher_params(config, dataset, teachers[0], students[0])
+    # the first teacher seed's run makes the data; a later one copies it, or makes it again when that run is
+    # not here (its final runs were recorded on another machine)
+    first = teacher_seed == teachers[0] or finished(source["dataset"], source, "teachers") is None
     if not first:
-        source = teacher_params(config, dataset, teachers[0], students[0])
-        if finished(source["dataset"], source, "teachers") is None:
-            raise RuntimeError(f"train {dataset}'s teacher seed {teachers[0]} first: it makes the data")
         copy_shared(source["dataset"], name, DATA)
     names = ["ingest", "narrate", "train_teacher"] if first else ["train_teacher"]
     return launch(config, dataset, "teachers", names, params)
@@ -220,16 +223,27 @@ def final_run(config: dict[str, Any], dataset: str, teacher_seed: int, student_s
               settings: dict[str, Any]) -> dict[str, Any]:
     """Stage 3 for one (teacher seed, student seed): every method's student, then the test split."""
     teachers, students = seeds_of(config, dataset)
+    import records  # benchmarks/records.py
+
     params = run_params(config, dataset, teacher_seed, student_seed, settings)
     name = params["dataset"]
-    done = finished(name, params)
+    done = records.recorded(name, params)
     if done is not None:
-        print(f"  {name}: finished before ({done['seconds']:.0f} s)", flush=True)
+        print(f"  {name}: recorded before ({done['seconds']:.0f} s)", flush=True)
         return done
+    teacher_run(config, dataset, teacher_seed)
     if student_seed != students[0]:
         copy_shared(run_name(dataset, teacher_seed, students[0]), name)  # data and frozen teachers
-    names = ["distill", "ablations" if teacher_seed in ablation_seeds(config, dataset) else "evaluate"]
-    return launch(config, dataset, "final", names, params)
+    marker = finished(name, params)
+    if marker is None:
+        names = ["distill", "ablations" if teacher_seed in ablation_seeds(config, dataset) else "evaluate"]
+        marker = launch(config, dataset, "final", names, params)
+    teacher = teacher_params(config, dataset, teacher_seed, students[0])
+    teacher_marker = finished(teacher["dataset"], teacher, "teachers")
+    path = records.write_record(config["mlflow_experiment"], marker,
+                                teacher_marker["seconds"] if teacher_marker else None)
+    print(f"  {name}: recorded in {path.relative_to(ROOT)} (commit it)", flush=True)
+    return marker
 
 
 def launch(config: dict[str, Any], dataset: str, stage: str, names: list[str], params: dict[str, Any]) -> dict:
@@ -264,22 +278,22 @@ def main() -> None:
     if not args.report_only:
         start = time.perf_counter()
         tune = config["tuning_dataset"]
-        print(f"stage 1: {tune}'s first teachers, which the tuning distils", flush=True)
-        teacher_run(config, tune, seeds_of(config, tune)[0][0])
-        if args.until != "teachers":
-            print(f"stage 2: tuning on {tune}'s validation split", flush=True)
+        if args.until == "teachers":
+            for dataset in datasets:
+                print(f"stage 1: {dataset}'s teachers, per teacher seed", flush=True)
+                for t in seeds_of(config, dataset)[0]:
+                    teacher_run(config, dataset, t)
+        else:
+            print(f"stage 2: tuning on {tune}'s validation split (its first teachers first)", flush=True)
             settings = tuning.tune(config)
-        if args.until != "tuning":  # dataset by dataset, so that the first datasets' results come first
+        if args.until == "final":  # dataset by dataset, so that the first datasets' results come first
             for dataset in datasets:
                 teachers, students = seeds_of(config, dataset)
-                print(f"stage 1: {dataset}'s teachers, per teacher seed", flush=True)
+                print(f"stages 1 and 3: {dataset}, per teacher seed: its teachers (unless every run that needs "
+                      "them is recorded), every method over student seeds, then the test split", flush=True)
                 for t in teachers:
-                    teacher_run(config, dataset, t)
-                if args.until == "final":
-                    print(f"stage 3: {dataset}, every method over seeds, then the test split", flush=True)
-                    for t in teachers:
-                        for s in students:
-                            final_run(config, dataset, t, s, settings)
+                    for s in students:
+                        final_run(config, dataset, t, s, settings)
         print(f"benchmark runs took {(time.perf_counter() - start) / 60:.1f} min", flush=True)
     results_doc.write_document(config, list(config["datasets"]), args.out)
 

@@ -1,6 +1,7 @@
 """``docs/results.md`` from the finished runs of ``benchmarks/results.py`` (its stage 3), every number
-read from the benchmark's MLflow experiment (each model's run: test metrics, validation MSE, efficiency,
-per-window test errors), so the UI and the document cannot disagree; ``docs/results/runs.csv`` names the runs.
+read from their records (:mod:`records`), which are exported from the benchmark's MLflow experiment as each
+run finishes (each model's run: test metrics, validation MSE, efficiency, per-window test errors);
+``docs/results/runs.csv`` names the MLflow run behind each number.
 
 Every ratio of test MSE comes with a paired block-bootstrap 95 % interval over test windows (blocks of at
 least a day and a window's span) and over teacher and student seeds (:mod:`s2kd.reporting.intervals`); a
@@ -20,14 +21,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from results import ROOT, finished, run_name, run_params, seeds_of
-from tuning import compute_minutes
+from results import ROOT, run_name, run_params, seeds_of
+from tuning import STORE_DIR, compute_minutes, restored_note
 
 from s2kd.reporting import expand, markdown_table, seed_lead_curves  # noqa: E402
 from s2kd.reporting.intervals import Interval, block_length, ratio_interval  # noqa: E402
-from s2kd.reporting.runs import model_runs, tidy_metrics  # noqa: E402
+from s2kd.reporting.runs import tidy_metrics  # noqa: E402
 from s2kd.reporting.seeds import efficiency_ratios, mean_std_table, seed_summary  # noqa: E402
-from s2kd.tracking import WINDOW_ERRORS_ARTIFACT  # noqa: E402
 
 TABLE_METRICS = ("mse", "mae", "rmse_physical", "acc", "ssim", "spectral_error_low", "spectral_error_mid",
                  "spectral_error_high")
@@ -40,66 +40,42 @@ TARGETS = {"student": 0.85, "best baseline": 0.95}
 EFFICIENCY = ("parameters", "flops", "latency_ms_b1", "latency_ms_b32")
 
 
-def model_rows(config: dict[str, Any], dataset: str, folders: list[str]) -> pd.DataFrame:
-    """The model runs of the final runs' folders, from the benchmark's MLflow experiment: per folder and
-    model, the latest finished run that ``evaluate`` scored (the one its saved model points to)."""
-    import mlflow
-
-    mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}")
-    query = f"tags.dataset LIKE 'bench_{dataset}_t%' and attributes.status = 'FINISHED'"
-    runs = mlflow.search_runs(experiment_names=[config["mlflow_experiment"]], filter_string=query, max_results=100000)
-    if runs.empty:
-        return pd.DataFrame()
-    models = model_runs(runs)
-    models = models[models["folder"].isin(folders) & models.get("test_mse", pd.Series(dtype=float)).notna()]
-    return models.sort_values("start_time").drop_duplicates(["folder", "model"], keep="last").reset_index(drop=True)
-
-
 def load(config: dict[str, Any], dataset: str) -> dict[str, Any] | None:
-    """The finished final runs of a dataset, every number from MLflow: each model run's test metrics,
-    validation MSE, efficiency and per-window test errors (its ``evaluation/window_errors.parquet``).
-    Which runs count is the benchmark's own record (a final run's marker with today's parameters); the
-    windows' lengths come from the run's ingest statistics."""
-    import mlflow
+    """The recorded final runs of a dataset (:mod:`records`: exported from MLflow when each run finished):
+    each model run's test metrics, validation MSE, efficiency and per-window test errors. A run counts when
+    its record was made with today's parameters (``--params`` and parameter files)."""
+    import records  # benchmarks/records.py
 
     teachers, students = seeds_of(config, dataset)
-    folders, seconds, stats = {}, {}, None
+    found, seconds, stats = [], {}, None
     for t in teachers:
         for s in students:
             name = run_name(dataset, t, s)
-            marker = finished(name, run_params(config, dataset, t, s, _settings(name)))
-            if marker is None:
+            path = records.record_dir(name) / "run.json"
+            if not path.exists():
                 continue
-            folders[name] = (t, s)
-            seconds[(t, s)] = marker["seconds"]
-            teacher_marker = ROOT / "data" / "08_reporting" / name / "benchmark_teachers.json"
-            if teacher_marker.exists():
-                seconds[("teachers", t)] = json.loads(teacher_marker.read_text())["seconds"]
-            if stats is None:  # the windows' lengths, the same for every run of a dataset
-                stats = json.loads((ROOT / "data" / "03_primary" / name / "normalisation_stats.json").read_text())
-    models = model_rows(config, dataset, list(folders)) if folders else pd.DataFrame()
-    if models.empty:
+            settings = {k: v for k, v in json.loads(path.read_text())["params"].items()
+                        if k.startswith("distill.methods.")}
+            if records.recorded(name, run_params(config, dataset, t, s, settings)) is None:
+                print(f"  {name}: its record was made with other parameters; left out", flush=True)
+                continue
+            rec = records.read_record(name)
+            seconds[(t, s)] = rec["run"]["seconds"]
+            if rec["run"].get("teacher_seconds") is not None:
+                seconds[("teachers", t)] = rec["run"]["teacher_seconds"]
+            stats = stats or rec["run"]["stats"]
+            found.append((rec["models"].assign(t=t, s=s), rec["errors"].assign(t=t, s=s)))
+    if not found:
         return None
-    models["t"] = models["folder"].map(lambda f: folders[f][0])
-    models["s"] = models["folder"].map(lambda f: folders[f][1])
-    errors = [pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=r, artifact_path=WINDOW_ERRORS_ARTIFACT))
-              .assign(t=t, s=s) for r, t, s in models[["run_id", "t", "s"]].itertuples(index=False)]
-    run_index = {f: i for i, f in enumerate(sorted(folders))}
-    metrics = tidy_metrics(models, list(stats["channels"])).merge(models[["run_id", "t", "s"]], on="run_id")
+    models = pd.concat([m for m, _ in found], ignore_index=True)
+    errors = pd.concat([e for _, e in found], ignore_index=True)
+    run_index = {f: i for i, f in enumerate(sorted(set(models["folder"])))}
+    metrics = tidy_metrics(models.drop(columns=["t", "s"]), list(stats["channels"])).merge(
+        models[["run_id", "t", "s"]], on="run_id")
     metrics["seed"] = metrics["folder"].map(run_index)
-    return {"errors": pd.concat(errors, ignore_index=True), "metrics": metrics,
-            "valid": models[["model", "best_val_mse", "t", "s", "run_id"]],
+    return {"errors": errors, "metrics": metrics, "valid": models[["model", "best_val_mse", "t", "s", "run_id"]],
             "efficiency": models[["model", *EFFICIENCY, "t", "s"]], "seconds": seconds, "stats": stats,
             "runs": models}
-
-
-def _settings(name: str) -> dict[str, Any]:
-    """The methods' settings a final run was made with (its marker's ``--params``)."""
-    path = ROOT / "data" / "08_reporting" / name / "benchmark_run.json"
-    if not path.exists():
-        return {}
-    params = json.loads(path.read_text()).get("params", {})
-    return {k: v for k, v in params.items() if k.startswith("distill.methods.")}
 
 
 def cube(errors: pd.DataFrame, model: str) -> np.ndarray:
@@ -324,8 +300,9 @@ def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) 
         runs.append(data["runs"][["dataset", "t", "s", "model", "run_id", "test_mse", "best_val_mse"]]
                     .rename(columns={"t": "teacher_seed", "s": "student_seed"}).assign(dataset=dataset))
         seconds += sum(data["seconds"].values())
-    tuning_csv = ROOT / "data" / "08_reporting" / f"tuning_{config['tuning_dataset']}.csv"
-    tuning_min = compute_minutes(pd.read_csv(tuning_csv)) if tuning_csv.exists() else 0.0
+    tuning_csv = STORE_DIR / f"tuning_{config['tuning_dataset']}.csv"
+    tuning_rows = pd.read_csv(tuning_csv) if tuning_csv.exists() else pd.DataFrame(columns=["seconds"])
+    tuning_min = compute_minutes(tuning_rows)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
     common = config["common"]
@@ -334,7 +311,8 @@ def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) 
         "<!-- Written by `python benchmarks/results.py` from the runs it made; do not edit by hand. -->", "",
         f"Produced by `python benchmarks/results.py` (configuration `benchmarks/results.yml`) at commit `{commit}`, "
         f"{dt.date.today().isoformat()}, on {platform.machine()} with {os.cpu_count()} CPU cores and no GPU; "
-        f"compute {seconds / 60:.0f} min for teachers and final runs, {tuning_min:.0f} min for the tuning.", "",
+        f"compute {seconds / 60:.0f} min for teachers and final runs, {tuning_min:.0f} min for the tuning"
+        f"{restored_note(tuning_rows)}.", "",
         "Protocol: per dataset, teachers are trained once per teacher seed on every training window until the "
         "validation MSE stops improving; every method's loss setting is chosen on the validation split of "
         f"`{config['tuning_dataset']}` among the same number of configurations "
@@ -342,8 +320,9 @@ def write_document(config: dict[str, Any], datasets: list[str], out_path: Path) 
         "then every method is trained per (teacher seed, student seed) and `evaluate` reads the test split once "
         "per run. `s2kd` is the paper's form (L_sem and L_spec on latents); `s2kd_forecast` moves L_spec onto "
         "the forecasts. Narratives are written by the rule-based `diagnostic` narrator, not by an LMM.", "",
-        f"Every number is read from the MLflow experiment `{config['mlflow_experiment']}` (each model's run: its "
-        "test metrics, validation MSE, efficiency and per-window test errors); "
+        f"Every number comes from the MLflow experiment `{config['mlflow_experiment']}` (each model's run: its "
+        "test metrics, validation MSE, efficiency and per-window test errors), through the runs' records in "
+        "`benchmarks/records/` (exported as each run finished, so that the benchmark resumes on a fresh clone); "
         "[results/runs.csv](results/runs.csv) names the run behind each model of each final run. In the UI: "
         "filter `tags.dataset LIKE 'bench_ncep_%' and tags.role = 'student'`, group by `tags.method`.", "",
         "Budget (`common` in `benchmarks/results.yml`): " + ", ".join(

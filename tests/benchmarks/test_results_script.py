@@ -1,10 +1,12 @@
-"""benchmarks/results.py, tuning.py and results_doc.py: the runs they ask for, resuming, the equal tuning
-budget, and the document they write from finished runs (with intervals, never from the test split's choice)."""
+"""benchmarks/results.py, tuning.py, records.py and results_doc.py: the runs they ask for, resuming (also on a
+fresh clone, from the committed records), the equal tuning budget, and the document they write from the
+records of finished runs (with intervals, never from the test split's choice)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import sys
 
 import mlflow
@@ -29,6 +31,7 @@ def _load(name):
 
 
 results = _load("results")
+records = _load("records")
 tuning = _load("tuning")
 results_doc = _load("results_doc")
 
@@ -114,7 +117,7 @@ def _fake_run(root, dataset, t, s, factors, rng):
     """A finished final run, as MLflow holds it: one run per model (teachers only in the first student
     seed's folder, where the teachers stage trains them) with its test metrics, validation MSE, efficiency
     and per-window errors (the student's are the base, a method's a fixed factor of them with a little
-    noise); the benchmark's marker and the ingest statistics on disk."""
+    noise), and the ingest statistics on disk; then exported into its record, as the benchmark does."""
     name = results.run_name(dataset, t, s)
     folder = root / "data" / "08_reporting" / name
     folder.mkdir(parents=True)
@@ -139,13 +142,14 @@ def _fake_run(root, dataset, t, s, factors, rng):
             window = pd.DataFrame({"model": model, "sample_id": np.arange(120), "time": times, "mse": mse})
             assert log_to_run(run.info.run_id, metrics, tables={WINDOW_ERRORS_ARTIFACT: window})
     params = results.run_params(CONFIG, dataset, t, s)
-    (folder / "benchmark_run.json").write_text(json.dumps({"params": params, "params_digest": results.digest(params),
-                                                           "seconds": 60.0}))
+    marker = {"params": params, "params_digest": results.digest(params), "seconds": 60.0}
+    records.write_record(CONFIG["mlflow_experiment"], marker, 600.0 if s == 0 else None)
 
 
 def test_document_states_intervals_targets_teacher_seeds_and_missing_datasets(tmp_path, monkeypatch):
-    for module in (results, results_doc):
+    for module in (results, results_doc, records):
         monkeypatch.setattr(module, "ROOT", tmp_path)
+    monkeypatch.setattr(records, "RECORDS", tmp_path / "benchmarks" / "records")
     (tmp_path / "conf" / "base").mkdir(parents=True)
     (tmp_path / "conf" / "base" / "parameters_distill.yml").write_text("distill:\n  beta: 0.5\n")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -165,10 +169,12 @@ def test_document_states_intervals_targets_teacher_seeds_and_missing_datasets(tm
                                                 "student_student": 1.0, "student_output_kd": 0.95,
                                                 "student_feature_kd": 1.0, "student_sdkd": 1.0,
                                                 "student_s2kd": gain, "student_s2kd_forecast": 0.95}, rng)
-    stale = results.run_name("ncep_context", 0, 0)  # a run whose parameters changed since: it does not count
-    (tmp_path / "data" / "08_reporting" / stale).mkdir(parents=True)
-    (tmp_path / "data" / "08_reporting" / stale / "benchmark_run.json").write_text(
-        json.dumps({"params_digest": "0ld", "seconds": 1.0}))
+    stale = records.record_dir(results.run_name("ncep_context", 0, 0))  # made with other parameters: left out
+    stale.mkdir(parents=True)
+    (stale / "run.json").write_text(json.dumps({"params": {}, "params_digest": "0ld", "seconds": 1.0}))
+    # the document needs the records only: not MLflow, not data/ (a fresh clone of the repository)
+    shutil.rmtree(tmp_path / "data")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'elsewhere.db'}")
     monkeypatch.setattr(results_doc.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": "abc1234\n"})())
     out = tmp_path / "docs" / "results.md"
     results_doc.write_document(CONFIG, list(CONFIG["datasets"]), out)
@@ -196,6 +202,7 @@ def test_document_states_intervals_targets_teacher_seeds_and_missing_datasets(tm
     assert [float(r.split("|")[1]) for r in rows] == [0.0, 0.5, 1.0]
     assert [float(r.split("|")[5].split()[0]) for r in rows] == pytest.approx([1.0, 0.9, 0.8], abs=0.01)  # s2kd
     assert (tmp_path / "docs" / "results" / "dial.png").stat().st_size > 1000
+    assert "compute 78 min for teachers and final runs" in text  # 18 runs of 60 s, 6 teacher runs of 600 s
     # every number comes from MLflow: the teacher's validation MSE in the document is its run's metric
     runs = pd.read_csv(tmp_path / "docs" / "results" / "runs.csv")
     assert len(runs) == 2 * 3 + 6 * 9 + 3 * (2 + 6 * 3)  # the teachers once per teacher seed, students per run
@@ -213,6 +220,9 @@ def test_tuning_chooses_each_methods_best_on_validation_and_resumes(tmp_path, mo
     ablation checks run with s2kd's choice, a second call runs nothing, and the table says all of it."""
     for module in (results, tuning):
         monkeypatch.setattr(module, "ROOT", tmp_path)
+    monkeypatch.setattr(tuning, "STORE_DIR", tmp_path / "benchmarks" / "records")
+    teachers = []
+    monkeypatch.setattr(tuning, "teacher_run", lambda config, dataset, t: teachers.append((dataset, t)))
     (tmp_path / "conf" / "base").mkdir(parents=True)
     conf = yaml.safe_load((REPO / "conf" / "base" / "parameters_distill.yml").read_text())
     conf["distill"]["beta"] = 0.5
@@ -248,7 +258,48 @@ def test_tuning_chooses_each_methods_best_on_validation_and_resumes(tmp_path, mo
     s2kd = {k.removeprefix("distill.methods.s2kd."): v for k, v in chosen.items() if ".s2kd." in k}
     best = min(configs["s2kd"], key=lambda c: abs(sum(c.get(k, shared[k]) for k in ("beta", "lambda", "gamma")) - 1))
     assert s2kd == {k: best.get(k, shared[k]) for k in LOSS_KEYS}
+    assert teachers == [("ncep", 0)]  # the tuning's teachers, trained (or found) before its first run
     assert tuning.tune(CONFIG) == chosen and len(calls) == 1 + n * len(configs) + len(tuning.CHECKS)  # resumed
+    assert teachers == [("ncep", 0)]  # nothing to run, no teacher needed
     table = (tmp_path / "docs" / "experiments" / "tuning_ncep.md").read_text()
     assert f"Every method gets {n} configurations" in table and table.count("| yes |") == len(configs)
     assert table.count("| (check) |") == len(tuning.CHECKS)
+
+
+def test_a_fresh_clone_skips_recorded_runs_and_trains_only_the_teachers_of_missing_ones(tmp_path, monkeypatch):
+    """Records in the repository, nothing under data/ (a new machine): the recorded runs of teacher seed 0
+    are skipped without training their teacher; teacher seed 1's first run trains its teacher, making the
+    data itself (seed 0's teacher run is not here to copy it from), then its students, then its record."""
+    for module in (results, records):
+        monkeypatch.setattr(module, "ROOT", tmp_path)
+    monkeypatch.setattr(records, "RECORDS", tmp_path / "benchmarks" / "records")
+    settings = {"distill.methods.s2kd.lambda": 0.01}
+    for s in (0, 1, 2):
+        params = results.run_params(CONFIG, "ncep", 0, s, settings)
+        folder = records.record_dir(params["dataset"])
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({"params": params, "params_digest": results.digest(params),
+                                                     "seconds": 5.0}))
+    calls, exported = [], []
+
+    def fake_kedro(cmd, log, experiment):
+        calls.append((cmd[cmd.index("--pipelines") + 1], dict(p.split("=", 1) for p in
+                                                               cmd[cmd.index("--params") + 1].split(","))["dataset"]))
+        return 2.0
+
+    monkeypatch.setattr(results, "kedro", fake_kedro)
+    monkeypatch.setattr(records, "write_record", lambda exp, marker, teacher: exported.append(
+        (marker["params"]["dataset"], teacher)) or tmp_path)
+    for s in (0, 1, 2):
+        assert results.final_run(CONFIG, "ncep", 0, s, settings)["seconds"] == 5.0
+    assert calls == [] and exported == []
+    results.final_run(CONFIG, "ncep", 1, 0, settings)
+    assert calls == [("ingest,narrate,train_teacher", "bench_ncep_t1_s0"), ("distill,evaluate", "bench_ncep_t1_s0")]
+    assert exported == [("bench_ncep_t1_s0", 2.0)]
+    # the same run again: its final marker is under data/, so only the export is repeated (e.g. after a
+    # kill between the run and its record)
+    shutil.rmtree(records.record_dir("bench_ncep_t1_s0"), ignore_errors=True)
+    results.final_run(CONFIG, "ncep", 1, 0, settings)
+    assert len(calls) == 2 and exported[-1] == ("bench_ncep_t1_s0", 2.0)
+    # a changed setting makes the records stale: the run is made again
+    assert records.recorded("bench_ncep_t0_s0", results.run_params(CONFIG, "ncep", 0, 0, {})) is None
