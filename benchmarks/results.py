@@ -107,15 +107,27 @@ def params_arg(params: dict[str, Any]) -> str:
 #: parameter files of pipelines the benchmark never runs: changing them leaves its runs valid
 #: (windows: where the training windows are read from, which gives bit-identical models; a test checks it)
 NOT_BENCHMARKED = ("parameters_forecast.yml", "parameters_windows.yml")
+#: parameters that say how data is read, not what is computed (dotted keys, every environment)
+NEUTRAL = ("ingest.xarray.chunks",)
+
+
+def _pruned(tree: Any, prefix: str = "") -> Any:
+    """``tree`` without its ``None`` leaves and :data:`NEUTRAL` keys: an option added later with a ``null``
+    default (the earlier behaviour) leaves the finished runs finished."""
+    if not isinstance(tree, dict):
+        return tree
+    return {k: _pruned(v, f"{prefix}{k}.") for k, v in tree.items() if v is not None and f"{prefix}{k}" not in NEUTRAL}
 
 
 def digest(params: dict[str, Any]) -> str:
-    """A run's identity: its ``--params`` and the parameter files under ``conf/`` (a changed default
-    makes every run stale, so that a finished run is never one made with other settings)."""
+    """A run's identity: its ``--params`` and the parameters of the files under ``conf/`` (parsed, so that a
+    comment changes nothing; a changed default makes every run stale, so that a finished run is never one
+    made with other settings)."""
     h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
     for path in sorted((ROOT / "conf").glob("*/*.yml")):
         if path.name.startswith(("parameters", "globals")) and path.name not in NOT_BENCHMARKED:
-            h.update(path.relative_to(ROOT).as_posix().encode() + path.read_bytes())
+            tree = _pruned(yaml.safe_load(path.read_text()) or {})
+            h.update(path.relative_to(ROOT).as_posix().encode() + json.dumps(tree, sort_keys=True).encode())
     return h.hexdigest()[:12]
 
 

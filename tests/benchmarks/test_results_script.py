@@ -303,3 +303,20 @@ def test_a_fresh_clone_skips_recorded_runs_and_trains_only_the_teachers_of_missi
     assert len(calls) == 2 and exported[-1] == ("bench_ncep_t1_s0", 2.0)
     # a changed setting makes the records stale: the run is made again
     assert records.recorded("bench_ncep_t0_s0", results.run_params(CONFIG, "ncep", 0, 0, {})) is None
+
+
+def test_a_runs_identity_changes_with_a_setting_not_with_comments_new_null_options_or_read_options(tmp_path,
+                                                                                                  monkeypatch):
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    conf = tmp_path / "conf" / "base" / "parameters_ingest.yml"
+    conf.parent.mkdir(parents=True)
+    conf.write_text("ingest:\n  validation:\n    max_gap_steps: 0\n  xarray:\n    chunks: auto\n")
+    before = results.digest({"dataset": "x"})
+    conf.write_text("ingest:  # the source\n  validation:\n    max_gap_steps: 0   # filled\n    segments: null\n"
+                    "  xarray:\n    chunks: {time: 8}\n")
+    assert results.digest({"dataset": "x"}) == before  # a comment, a new option off by default, how it is read
+    (tmp_path / "conf" / "base" / "parameters_windows.yml").write_text("windows:\n  store: file\n")
+    assert results.digest({"dataset": "x"}) == before
+    conf.write_text("ingest:\n  validation:\n    max_gap_steps: 2\n")
+    assert results.digest({"dataset": "x"}) != before
+    assert results.digest({"dataset": "y"}) != before
