@@ -105,8 +105,8 @@ def params_arg(params: dict[str, Any]) -> str:
 
 
 #: parameter files of pipelines the benchmark never runs: changing them leaves its runs valid
-#: (windows: where the training windows are read from, which gives bit-identical models; a test checks it)
-NOT_BENCHMARKED = ("parameters_forecast.yml", "parameters_windows.yml")
+#: (loading: where the training windows are read from, which gives bit-identical models; a test checks it)
+NOT_BENCHMARKED = ("parameters_forecast.yml", "parameters_loading.yml")
 #: parameters that say how data is read, not what is computed (dotted keys, every environment)
 NEUTRAL = ("ingest.xarray.chunks",)
 

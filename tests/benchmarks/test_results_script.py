@@ -315,7 +315,7 @@ def test_a_runs_identity_changes_with_a_setting_not_with_comments_new_null_optio
     conf.write_text("ingest:  # the source\n  validation:\n    max_gap_steps: 0   # filled\n    segments: null\n"
                     "  xarray:\n    chunks: {time: 8}\n")
     assert results.digest({"dataset": "x"}) == before  # a comment, a new option off by default, how it is read
-    (tmp_path / "conf" / "base" / "parameters_windows.yml").write_text("windows:\n  store: file\n")
+    (tmp_path / "conf" / "base" / "parameters_loading.yml").write_text("loading:\n  store: file\n")
     assert results.digest({"dataset": "x"}) == before
     conf.write_text("ingest:\n  validation:\n    max_gap_steps: 2\n")
     assert results.digest({"dataset": "x"}) != before

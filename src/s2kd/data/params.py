@@ -3,14 +3,14 @@ windows, the splits, the normalisation and the validation rules."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StrictFloat, model_validator
 
 from s2kd.data.climatology import CYCLES
 from s2kd.data.normalisation import METHODS
 from s2kd.data.sources import SOURCES, StGridH5Options, SyntheticOptions, XarrayOptions
-from s2kd.params import Count, Fraction, Number, Params, PositiveInt
+from s2kd.params import Count, Fraction, Number, Params, Positive, PositiveInt
 
 Share = Annotated[StrictFloat, Field(gt=0, le=1, allow_inf_nan=False)]
 
@@ -78,3 +78,25 @@ class IngestParams(Params):
     def source_options(self) -> SyntheticOptions | XarrayOptions | StGridH5Options:
         """The options of the chosen source."""
         return getattr(self, self.source)
+
+
+class LoadingParams(Params):
+    """``loading`` (``conf/base/parameters_loading.yml``): where training, teacher caching and ``evaluate`` read
+    windows from, and the DataLoader workers that read them.
+
+    Attributes:
+        store: ``memory`` (the series in RAM), ``file`` (each window read from ``series.nc`` when served) or
+            ``auto`` (memory up to ``max_memory_mib``).
+        max_memory_mib: the largest series ``auto`` keeps in memory.
+        targets_max_memory_mib: cached teacher targets larger than this go to files beside the checkpoints.
+        num_workers: DataLoader worker processes per training process (0: read in the training process).
+        prefetch_factor: batches each worker reads ahead (with workers).
+    """
+
+    group: ClassVar[str] = "loading"
+
+    store: Literal["auto", "memory", "file"]
+    max_memory_mib: Positive
+    targets_max_memory_mib: Positive
+    num_workers: Count
+    prefetch_factor: PositiveInt

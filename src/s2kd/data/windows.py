@@ -1,14 +1,25 @@
-"""A torch ``Dataset`` that cuts ``T_in -> T_out`` windows lazily from the stored series."""
+"""A torch ``Dataset`` that cuts ``T_in -> T_out`` windows lazily from the stored series, held in memory or
+read window by window from its file (:func:`series_source`, chosen by the ``loading`` parameters)."""
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+import h5py
 import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
 from torch.utils.data import Dataset
+
+from s2kd.errors import InputError
+
+logger = logging.getLogger(__name__)
+MIB = 2**20
 
 
 class WindowDataset(Dataset):
@@ -38,7 +49,7 @@ class WindowDataset(Dataset):
 
     @classmethod
     def from_index(
-        cls, series: np.ndarray | xr.DataArray, index: pd.DataFrame, split: str, *, t_in: int, t_out: int
+        cls, series: np.ndarray | xr.DataArray | SeriesFile, index: pd.DataFrame, split: str, *, t_in: int, t_out: int
     ) -> WindowDataset:
         """The windows of one split of a sample index."""
         rows = index[index["split"] == split]
@@ -58,7 +69,84 @@ class WindowDataset(Dataset):
         }
 
 
+class ProcessHandle:
+    """An open file handle per process: opened on first use in each process (a DataLoader worker, a DDP rank),
+    never pickled (a copy sent to a worker opens its own), so that handles are never shared across a fork."""
+
+    _handle: Any = None
+    _pid: int | None = None
+
+    def _open(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def handle(self) -> Any:
+        if self._handle is None or self._pid != os.getpid():
+            self._handle, self._pid = self._open(), os.getpid()
+        return self._handle
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_handle": None, "_pid": None}
+
+
+class SeriesFile(ProcessHandle):
+    """The normalised series ``(time, C, H, W)`` read from its netCDF file frame range by frame range.
+
+    ``series.nc`` is HDF5 with time as its slowest axis, so the frames of a window are one run of bytes: one
+    h5py read per window (about 4x the cost of a slice in memory, 250x less than through xarray and dask;
+    docs/scaling.md), and memory holds only the windows in flight. ``frames_read`` counts the frames this
+    process read (a DDP rank reads only its shard's).
+
+    Args:
+        path: the netCDF (HDF5) file.
+        variable: the variable holding the series.
+    """
+
+    ndim = 4
+
+    def __init__(self, path: str | Path, variable: str = "series") -> None:
+        self.path, self.variable, self.frames_read = str(path), variable, 0
+        try:
+            ds = self.handle
+        except (OSError, KeyError) as exc:
+            raise InputError(self.path, f"cannot read the variable {variable!r} with h5py ({exc})",
+                             "re-run `kedro run --pipeline ingest`, or set loading.store: memory") from None
+        packed = sorted(set(ds.attrs) & {"scale_factor", "add_offset"})
+        if ds.ndim != 4 or ds.dtype != np.float32 or packed:
+            raise InputError(self.path, f"{variable!r} is {ds.dtype} {ds.shape}{' packed by ' if packed else ''}"
+                             f"{'/'.join(packed)}, not plain float32 (time, channel, y, x)",
+                             "re-run `kedro run --pipeline ingest`, or set loading.store: memory")
+        self.shape: tuple[int, ...] = tuple(int(n) for n in ds.shape)
+
+    def _open(self) -> Any:
+        return h5py.File(self.path, "r")[self.variable]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        frames = np.asarray(self.handle[key], dtype=np.float32)
+        self.frames_read += len(frames)
+        return frames
+
+
 def series_array(series: xr.Dataset) -> np.ndarray:
-    """The normalised series of an ingested dataset as one float32 array ``(time, C, H, W)`` in memory
-    (training and scoring read windows from it at random; docs/scaling.md says how big it may be)."""
+    """The normalised series of an ingested dataset as one float32 array ``(time, C, H, W)`` in memory."""
     return np.asarray(series["series"].values, dtype=np.float32)
+
+
+def series_source(series: xr.Dataset, loading: Any) -> np.ndarray | SeriesFile:
+    """Where windows are read from, by the ``loading`` parameters (:class:`s2kd.data.params.LoadingParams`):
+    the series in memory, or its file (``store: file``; ``auto``: the file when the series is larger than
+    ``max_memory_mib``). Both give the same windows, bit for bit."""
+    mib = series["series"].size * 4 / MIB
+    use_file = loading.store == "file" or (loading.store == "auto" and mib > loading.max_memory_mib)
+    source = series.encoding.get("source")
+    if use_file and not source:
+        if loading.store == "file":
+            raise InputError("loading.store", "is file, but the series was not read from a file",
+                             "load `series` from the catalog, or set loading.store: memory")
+        use_file = False
+    logger.info("windows read from %s (series %.0f MiB, loading.store: %s, max_memory_mib: %s)",
+                f"the file {source}" if use_file else "memory", mib, loading.store, loading.max_memory_mib)
+    return SeriesFile(source) if use_file else series_array(series)

@@ -15,9 +15,10 @@ def training_node(func: Callable, name: str, *, params: str, tag: str, teacher: 
                   narratives: bool = False, baseline: str | None = None) -> Node:
     """``<name>.train``, in the namespace ``name`` (one box per model in ``kedro viz``): the model goes to
     the catalog entry ``name``, its validation row to ``<name>_validation``. It reads the data,
-    ``params:<params>`` and ``params:trainer``, and its teacher and the narratives only when it uses them;
+    ``params:<params>``, ``params:trainer`` and ``params:loading`` (where windows are read from), and its
+    teacher and the narratives only when it uses them;
     ``baseline``: the validation row its teacher is checked against (the plain student's)."""
-    inputs = {**DATA, "params": f"params:{params}", "trainer": "params:trainer"}
+    inputs = {**DATA, "params": f"params:{params}", "trainer": "params:trainer", "loading": "params:loading"}
     if teacher is not None:
         inputs["teacher"] = teacher
     if narratives:

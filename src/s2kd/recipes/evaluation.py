@@ -21,7 +21,9 @@ from pydantic import Field
 from torch.utils.data import DataLoader
 
 from s2kd.data.climatology import climatology_at, cycles_of, fit_climatology, read_climatology
+from s2kd.data.params import LoadingParams
 from s2kd.data.splits import split_frames
+from s2kd.data.windows import series_array, series_source
 from s2kd.errors import InputError
 from s2kd.metrics import ALL, ForecastSet, grid_weights, radial_power_spectrum, score_forecast
 from s2kd.metrics.forecast import measure_efficiency, model_inputs, predict
@@ -145,14 +147,16 @@ def _climatology(series: xr.Dataset, index: pd.DataFrame, stats: Mapping[str, An
 
 
 def scoring_windows(series: xr.Dataset, index: pd.DataFrame, stats: Mapping[str, Any],
-                    p: EvaluateParams) -> TestWindows:
-    """The test split (the only place it is read) with its climatology, weights and normalisation."""
+                    p: EvaluateParams, loading: LoadingParams | None = None) -> TestWindows:
+    """The test split (the only place it is read) with its climatology, weights and normalisation; its
+    windows read from memory or the series' file by ``loading`` (:func:`s2kd.data.windows.series_source`;
+    ``None``: memory)."""
     t_in, t_out = int(stats["t_in"]), int(stats["t_out"])
     rows = subsample(index, "test", p.max_test_samples)
     if rows.empty:
         raise InputError("sample_index", "has no test windows", "rerun ingest with a non-zero ingest.splits.test")
     da = series["series"]
-    values = np.asarray(da.values, dtype=np.float32)
+    values = series_source(series, loading) if loading is not None else series_array(series)
     times = pd.DatetimeIndex(da["time"].values)
     target_times = times[(rows["start"].to_numpy()[:, None] + t_in + np.arange(t_out)[None, :]).ravel()]
     clim, source = _climatology(series, index, stats, p.climatology, target_times, t_in, t_out)

@@ -27,7 +27,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from s2kd.data.windows import WindowDataset
+from s2kd.data.params import LoadingParams
+from s2kd.data.windows import MIB, SeriesFile, WindowDataset
 from s2kd.errors import InputError
 from s2kd.models import build_model, config_to_dict
 from s2kd.models.blocks import count_parameters
@@ -56,9 +57,10 @@ def subsample(index: pd.DataFrame, split: str, limit: int | None) -> pd.DataFram
     return rows
 
 
-def window_dataset(values: np.ndarray, rows: pd.DataFrame, *, t_in: int, t_out: int,
+def window_dataset(values: np.ndarray | SeriesFile, rows: pd.DataFrame, *, t_in: int, t_out: int,
                    embeddings: Mapping[str, Any] | None) -> TextWindowDataset:
-    """The windows of ``rows`` over ``values`` ``(time, C, H, W)``, with their narratives when given."""
+    """The windows of ``rows`` over ``values`` ``(time, C, H, W)`` (in memory or its file), with their
+    narratives when given."""
     windows = WindowDataset(values, rows["start"].to_numpy(), t_in=t_in, t_out=t_out,
                             sample_ids=rows["sample_id"].to_numpy())
     return TextWindowDataset(windows, embeddings)
@@ -118,6 +120,7 @@ class TrainingJob:
         train_set, val_set: the windows.
         fit_params: seed, budget and optimiser.
         loss: the training loss (``None``: ``L_task``).
+        loading: the loader workers and their prefetch (``None``: read in the training process).
     """
 
     name: str
@@ -130,12 +133,16 @@ class TrainingJob:
     val_set: TextWindowDataset
     fit_params: FitParams
     loss: nn.Module | None = None
+    loading: LoadingParams | None = None
 
     def fit(self, trainer: TrainerParams, logger: Any = None) -> dict[str, Any]:
         """Train (or resume, or find finished) with Lightning; :func:`s2kd.training.trainer.fit`'s
         summary plus ``seconds``. ``logger``: a Lightning logger, e.g. MLflow's."""
         start, p = time.perf_counter(), self.fit_params
-        train_loader, val_loader = make_loaders(self.train_set, self.val_set, batch_size=p.batch_size, seed=p.seed)
+        workers = {"num_workers": self.loading.num_workers, "prefetch_factor": self.loading.prefetch_factor} \
+            if self.loading is not None else {}
+        train_loader, val_loader = make_loaders(self.train_set, self.val_set, batch_size=p.batch_size, seed=p.seed,
+                                                **workers)
         module = ForecastModule(self.model, lr=p.lr, weight_decay=p.weight_decay, max_epochs=p.max_epochs,
                                 loss=self.loss)
         lightning = make_trainer(trainer, max_epochs=p.max_epochs, patience=p.patience, seed=p.seed,
@@ -154,7 +161,7 @@ class TrainingJob:
                 "seconds_per_epoch": round(result["seconds"] / now, 2) if now else float("nan")}
 
 
-def _windows(values: np.ndarray, index: pd.DataFrame, p: FitParams, t_in: int, t_out: int,
+def _windows(values: np.ndarray | SeriesFile, index: pd.DataFrame, p: FitParams, t_in: int, t_out: int,
              embeddings: Mapping[str, Any] | None,
              ) -> tuple[pd.DataFrame, pd.DataFrame, TextWindowDataset, TextWindowDataset]:
     train_rows = subsample(index, "train", p.max_train_samples)
@@ -178,14 +185,15 @@ def _run_identity(p: FitParams, trainer: TrainerParams) -> dict[str, Any]:
             "trainer": {k: getattr(trainer, k) for k in _TRAINER_KEYS}}
 
 
-def teacher_job(values: np.ndarray, index: pd.DataFrame, stats: Mapping[str, Any],
+def teacher_job(values: np.ndarray | SeriesFile, index: pd.DataFrame, stats: Mapping[str, Any],
                 embeddings: Mapping[str, Any] | None, p: TeacherParams, trainer: TrainerParams, *, name: str,
-                use_text: bool, shuffle_text: bool = False) -> TrainingJob:
+                use_text: bool, shuffle_text: bool = False, loading: LoadingParams | None = None) -> TrainingJob:
     """The job of one teacher: ``use_text`` for the multimodal one, ``shuffle_text`` for the
     ablation trained on narratives permuted across the samples of each split.
 
     Args:
-        values: the normalised series ``(time, C, H, W)``.
+        values: the normalised series ``(time, C, H, W)``, in memory or its file
+            (:func:`~s2kd.data.windows.series_source`).
         index: the sample index (train and val windows are used; test never).
         stats: the ingest statistics (channels, ``t_in``, ``t_out``).
         embeddings: the narratives' token embeddings (unused by the vision teacher).
@@ -209,12 +217,13 @@ def teacher_job(values: np.ndarray, index: pd.DataFrame, stats: Mapping[str, Any
     tags = {"teacher": name.removeprefix("teacher_"), **narration_tags(embeddings if use_text else None)}
     return TrainingJob(name=name, kind="teacher", model=model, run_params=run_params, tags=tags,
                        checkpoint_dir=Path(p.checkpoint_dir) / f"{name}-{digest}", train_set=train_set,
-                       val_set=val_set, fit_params=p)
+                       val_set=val_set, fit_params=p, loading=loading)
 
 
-def teacher_targets(payload: Mapping[str, Any], values: np.ndarray, rows: list[pd.DataFrame], index: pd.DataFrame,
-                    embeddings: Mapping[str, Any] | None, *, t_in: int, t_out: int, batch_size: int,
-                    fields: tuple[str, ...]) -> TeacherTargets:
+def teacher_targets(payload: Mapping[str, Any], values: np.ndarray | SeriesFile, rows: list[pd.DataFrame],
+                    index: pd.DataFrame, embeddings: Mapping[str, Any] | None, *, t_in: int, t_out: int,
+                    batch_size: int, fields: tuple[str, ...], max_memory_bytes: float | None = None,
+                    spill_to: Path | None = None) -> TeacherTargets:
     """The frozen teacher of ``payload`` run once over the windows of ``rows``, reading the narratives it
     was trained with; ``fields``: the teacher tensors to keep (:data:`s2kd.training.distill.TARGETS`)."""
     teacher = load_model(payload)
@@ -222,17 +231,20 @@ def teacher_targets(payload: Mapping[str, Any], values: np.ndarray, rows: list[p
     if teacher.uses_text and text is None:
         raise InputError("narrative_embeddings", "are missing", "run `kedro run --pipeline narrate` first")
     sets = [window_dataset(values, r, t_in=t_in, t_out=t_out, embeddings=text) for r in rows]
-    return cache_teacher_targets(teacher, sets, batch_size=batch_size, fields=fields)
+    return cache_teacher_targets(teacher, sets, batch_size=batch_size, fields=fields,
+                                 max_memory_bytes=max_memory_bytes, spill_to=spill_to)
 
 
-def student_job(values: np.ndarray, index: pd.DataFrame, stats: Mapping[str, Any], p: DistillParams,
+def student_job(values: np.ndarray | SeriesFile, index: pd.DataFrame, stats: Mapping[str, Any], p: DistillParams,
                 trainer: TrainerParams, *, method: str, teacher: Mapping[str, Any] | None = None,
-                embeddings: Mapping[str, Any] | None = None) -> TrainingJob:
+                embeddings: Mapping[str, Any] | None = None, loading: LoadingParams | None = None) -> TrainingJob:
     """The job of the student of ``method`` (:data:`~s2kd.training.methods.METHODS`).
 
     Every student starts from the same seeded initialisation and sees the same windows in the same
     order for the same budget; only the loss differs. The frozen ``teacher`` (a payload) runs once
-    over the training and validation windows (:func:`s2kd.training.distill.cache_teacher_targets`).
+    over the training and validation windows (:func:`s2kd.training.distill.cache_teacher_targets`); its
+    outputs go to files under ``<checkpoint_dir>/teacher_targets`` when larger than
+    ``loading.targets_max_memory_mib``.
     """
     spec = METHODS[method]
     if (teacher is None) != (spec.teacher is None):
@@ -252,7 +264,9 @@ def student_job(values: np.ndarray, index: pd.DataFrame, stats: Mapping[str, Any
         fields = needed_targets(weights, spectral_on=spec.spectral_on, sem_target=ls.sem_target,
                                 spec_target=ls.spec_target)
         targets = teacher_targets(teacher, values, [train_rows, val_rows], index, embeddings, t_in=t_in, t_out=t_out,
-                                  batch_size=p.cache_batch_size, fields=fields)
+                                  batch_size=p.cache_batch_size, fields=fields,
+                                  max_memory_bytes=loading.targets_max_memory_mib * MIB if loading else None,
+                                  spill_to=Path(p.checkpoint_dir) / "teacher_targets")
     torch.manual_seed(p.seed)
     model = build_model(config.backbone, config)
     teacher_d = int(teacher["config"]["d"]) if teacher is not None else config.d
@@ -280,4 +294,4 @@ def student_job(values: np.ndarray, index: pd.DataFrame, stats: Mapping[str, Any
                              **narration_tags(embeddings if teacher is not None and teacher["config"].get("use_text")
                                               else None)},
                        checkpoint_dir=Path(p.checkpoint_dir) / f"student_{method}-{digest}", train_set=train_set,
-                       val_set=val_set, fit_params=p, loss=loss)
+                       val_set=val_set, fit_params=p, loss=loss, loading=loading)

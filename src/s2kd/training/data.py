@@ -105,7 +105,7 @@ class EpochSeededSampler(RandomSampler):
 
 
 def make_loaders(
-    train_ds: Dataset, val_ds: Dataset, *, batch_size: int, num_workers: int = 0, seed: int
+    train_ds: Dataset, val_ds: Dataset, *, batch_size: int, num_workers: int = 0, seed: int, prefetch_factor: int = 2
 ) -> tuple[DataLoader, DataLoader]:
     """Training loader (shuffled, seeded per epoch) and validation loader (in order).
 
@@ -115,6 +115,7 @@ def make_loaders(
         batch_size: items per batch (the last, smaller batch is kept).
         num_workers: loader worker processes (0: load in the main process).
         seed: seed of the shuffling (and of the workers' generator).
+        prefetch_factor: batches each worker reads ahead (with workers).
 
     Returns:
         ``(train_loader, val_loader)``.
@@ -126,6 +127,8 @@ def make_loaders(
                          fix="check the split fractions and window lengths of `ingest`")
     common: dict[str, Any] = {"batch_size": int(batch_size), "num_workers": int(num_workers),
                               "persistent_workers": int(num_workers) > 0}
+    if int(num_workers) > 0:
+        common["prefetch_factor"] = int(prefetch_factor)
     train = DataLoader(train_ds, sampler=EpochSeededSampler(train_ds, seed=seed),
                        generator=torch.Generator().manual_seed(int(seed)), **common)
     val = DataLoader(val_ds, shuffle=False, **common)

@@ -9,14 +9,25 @@ teacher itself is never part of the training module: it cannot change or receive
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from s2kd.data.windows import ProcessHandle
 from s2kd.losses import CompositeLoss, output_kd_loss, semantic_loss, spectral_loss, task_loss
+
+logger = logging.getLogger(__name__)
 
 SPECTRAL_ON = ("latent", "output")
 
@@ -55,11 +66,12 @@ class TeacherTargets:
 
     Attributes:
         sample_id: ``(N,)`` sorted sample ids.
-        fields: the cached tensors by name (of :data:`TARGETS`), each with ``N`` rows in sample-id order.
+        fields: the cached tensors by name (of :data:`TARGETS`), each with ``N`` rows in sample-id order (in
+            memory, or a :class:`RowFile` when they did not fit).
     """
 
     sample_id: Tensor
-    fields: dict[str, Tensor]
+    fields: dict[str, Tensor | RowFile]
 
     def rows(self, ids: Tensor) -> Tensor:
         """Row of each sample id; a clear error for ids the cache does not hold."""
@@ -70,7 +82,7 @@ class TeacherTargets:
             raise KeyError(f"no cached teacher output for sample id(s) {ids[missing][:5].tolist()}")
         return pos
 
-    def __getitem__(self, name: str) -> Tensor:
+    def __getitem__(self, name: str) -> Tensor | RowFile:
         if name not in self.fields:
             raise KeyError(f"the teacher's {name!r} was not cached (cached: {sorted(self.fields)})")
         return self.fields[name]
@@ -78,7 +90,8 @@ class TeacherTargets:
 
 @torch.no_grad()
 def cache_teacher_targets(teacher: nn.Module, datasets: Iterable[Dataset], *, batch_size: int = 64,
-                          fields: Iterable[str] = TARGETS) -> TeacherTargets:
+                          fields: Iterable[str] = TARGETS, max_memory_bytes: float | None = None,
+                          spill_to: str | Path | None = None) -> TeacherTargets:
     """Run the frozen teacher once over every window of ``datasets``.
 
     Args:
@@ -86,6 +99,9 @@ def cache_teacher_targets(teacher: nn.Module, datasets: Iterable[Dataset], *, ba
         datasets: datasets of ``{"x", "sample_id"[, "text", "text_mask"]}`` items (train and val).
         batch_size: windows per forward pass.
         fields: which of :data:`TARGETS` to keep (the others are not held in memory).
+        max_memory_bytes: targets larger than this are written to files under ``spill_to`` as they are
+            computed (:class:`RowFile`) and read back by row; the files are removed with the targets.
+        spill_to: the folder of those files.
 
     Returns:
         The targets, sorted by sample id.
@@ -94,21 +110,94 @@ def cache_teacher_targets(teacher: nn.Module, datasets: Iterable[Dataset], *, ba
     unknown = sorted(set(fields) - set(TARGETS))
     assert not unknown, f"unknown teacher target(s) {unknown}: use any of {TARGETS}"
     freeze(teacher)
+    datasets = list(datasets)
+    total = sum(len(d) for d in datasets)
     ids: list[Tensor] = []
-    kept: dict[str, list[Tensor]] = {f: [] for f in fields}
-    for dataset in datasets:
-        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-            if getattr(teacher, "uses_text", False):
-                out = teacher(batch["x"], text=batch["text"], text_mask=batch.get("text_mask"))
-            else:
-                out = teacher(batch["x"])
-            ids.append(batch["sample_id"].long())
-            for f in fields:
-                kept[f].append(_target(out, f).float())
+    kept: dict[str, list[Tensor] | RowFile] = {f: [] for f in fields}
+    folder = None
+    try:
+        for dataset in datasets:
+            for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+                if getattr(teacher, "uses_text", False):
+                    out = teacher(batch["x"], text=batch["text"], text_mask=batch.get("text_mask"))
+                else:
+                    out = teacher(batch["x"])
+                ids.append(batch["sample_id"].long())
+                rows = {f: _target(out, f).float() for f in fields}
+                if not ids[1:] and spill_to is not None and max_memory_bytes is not None:
+                    size = total * sum(r[0].numel() * 4 for r in rows.values())
+                    if size > max_memory_bytes:  # decided on the first batch: every field's rows to a file
+                        folder = _spill_folder(Path(spill_to))
+                        logger.info("teacher targets: %.0f MiB > %.0f MiB, written to %s", size / 2**20,
+                                    max_memory_bytes / 2**20, folder)
+                        kept = {f: RowFile(folder / f"{f}.f32", tuple(r.shape[1:])) for f, r in rows.items()}
+                for f, r in rows.items():
+                    kept[f].append(r)
+    except BaseException:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     sample_id = torch.cat(ids)
     order = torch.argsort(sample_id)
     assert len(torch.unique(sample_id)) == len(sample_id), "a sample id appears in two datasets"
-    return TeacherTargets(sample_id=sample_id[order], fields={f: torch.cat(v)[order] for f, v in kept.items()})
+    if folder is None:
+        return TeacherTargets(sample_id=sample_id[order], fields={f: torch.cat(v)[order] for f, v in kept.items()})
+    targets = TeacherTargets(sample_id=sample_id[order], fields={f: v.close(order) for f, v in kept.items()})
+    weakref.finalize(targets, shutil.rmtree, folder, True)  # the files go with the targets
+    return targets
+
+
+class RowFile(ProcessHandle):
+    """Rows of one teacher tensor in a raw float32 file, written in the order they were computed, read back
+    row by row by sample-id position (plain reads, not a memory map: rows read once do not stay resident)."""
+
+    def __init__(self, path: Path, row_shape: tuple[int, ...]) -> None:
+        self.path, self.row_shape = Path(path), tuple(row_shape)
+        self.row_bytes = 4 * int(np.prod(self.row_shape))
+        self.order: np.ndarray | None = None
+        self._writer: Any = self.path.open("wb")
+
+    def append(self, rows: Tensor) -> None:
+        self._writer.write(np.ascontiguousarray(rows.detach().cpu().numpy(), dtype=np.float32).tobytes())
+
+    def close(self, order: Tensor) -> RowFile:
+        """Done writing; ``order[i]``: the file row of the i-th sample id in sorted order."""
+        self._writer.close()
+        self._writer, self.order = None, order.numpy()
+        return self
+
+    def _open(self) -> Any:
+        return self.path.open("rb")
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, positions: Tensor) -> Tensor:
+        fd = self.handle.fileno()
+        rows = [np.frombuffer(os.pread(fd, self.row_bytes, int(self.order[i]) * self.row_bytes), dtype=np.float32)
+                for i in np.atleast_1d(np.asarray(positions))]
+        return torch.from_numpy(np.stack(rows).reshape(-1, *self.row_shape))
+
+
+def _spill_folder(parent: Path) -> Path:
+    """A new folder for this process's targets under ``parent``; folders of processes no longer running
+    (killed before they could remove theirs) are removed."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for old in parent.glob("teacher-targets-*"):
+        pid = int(old.name.split("-")[2]) if old.name.split("-")[2].isdigit() else None
+        if pid is not None and pid != os.getpid() and not _running(pid):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"teacher-targets-{os.getpid()}-", dir=parent))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def needed_targets(weights: Mapping[str, float], *, spectral_on: str, sem_target: str,

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from s2kd.data.windows import series_array
+from s2kd.data.params import LoadingParams
+from s2kd.data.windows import series_source
 from s2kd.recipes.forecast import data_signature
 from s2kd.recipes.jobs import model_payload, student_job
 from s2kd.recipes.params import DistillParams
@@ -31,8 +32,8 @@ def student_node(method: str) -> Callable[..., tuple[dict[str, Any], dict[str, A
     """The node function that trains the student of ``method`` (:data:`s2kd.training.methods.METHODS`)."""
 
     def train_student(series: xr.Dataset, sample_index: pd.DataFrame, normalisation_stats: dict[str, Any],
-                      params: DistillParams, trainer: TrainerParams, teacher: dict[str, Any] | None = None,
-                      narrative_embeddings: dict[str, Any] | None = None,
+                      params: DistillParams, trainer: TrainerParams, loading: LoadingParams,
+                      teacher: dict[str, Any] | None = None, narrative_embeddings: dict[str, Any] | None = None,
                       baseline: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """Train one student; returns ``(model, summary)``: the student as ``{"kind", "config",
         "state_dict", "meta"}`` (the training-only projector is not part of it) and its validation row.
@@ -50,8 +51,8 @@ def student_node(method: str) -> Callable[..., tuple[dict[str, Any], dict[str, A
                                " (set distill.skip_weak_teachers: true to skip such methods)")
                 if params.skip_weak_teachers:
                     return _skipped(method, teacher_name, check)
-        job = student_job(series_array(series), sample_index, normalisation_stats, params, trainer, method=method,
-                          teacher=teacher, embeddings=narrative_embeddings)
+        job = student_job(series_source(series, loading), sample_index, normalisation_stats, params, trainer,
+                          method=method, teacher=teacher, embeddings=narrative_embeddings, loading=loading)
         job.tags.update({f"s2kd.{k}": str(v) for k, v in check.items()})
         logger.info("%s: %s", job.name, job.run_params["loss"])
         result = train_tracked(job, trainer)

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+from s2kd.data.params import LoadingParams
 from s2kd.metrics.spectral import radial_power_spectrum
 from s2kd.narrators.params import NarrateParams
 from s2kd.recipes.evaluation import EvaluateParams, score_model, scoring_windows
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 def evaluate_models(
     series: xr.Dataset, sample_index: pd.DataFrame, normalisation_stats: dict[str, Any],
     narrative_embeddings: dict[str, Any] | None, narrate: NarrateParams, params: EvaluateParams,
-    **models: dict[str, Any],
+    loading: LoadingParams, **models: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, float]]:
     """Evaluate every model (``{name: payload}``; ``student_<method>`` for students) on the test windows.
 
@@ -41,7 +42,7 @@ def evaluate_models(
         logger.warning("evaluate: %s was not trained (its teacher is not better than the plain student; "
                        "distill.skip_weak_teachers): not scored", name)
     models = {name: payload for name, payload in models.items() if name not in skipped}
-    test = scoring_windows(series, sample_index, normalisation_stats, params)
+    test = scoring_windows(series, sample_index, normalisation_stats, params, loading)
     rows, efficiency, spectra, run_metrics, samples, errors = [], [], [], {}, {}, []
     first_targets = test.times[test.rows["start"].to_numpy() + test.t_in]
     for number, (name, payload) in enumerate(models.items(), start=1):

@@ -14,7 +14,7 @@ def evaluate_node(models: Sequence[str]) -> Node:
     """The node that scores ``models`` (catalog entries of trained models, in table order)."""
     inputs = {"series": "series", "sample_index": "sample_index", "normalisation_stats": "normalisation_stats",
               "narrative_embeddings": "narrative_embeddings", "narrate": "params:narrate",
-              "params": "params:evaluate", **{m: m for m in models}}
+              "params": "params:evaluate", "loading": "params:loading", **{m: m for m in models}}
     return Node(func=evaluate_models, inputs=inputs,
                 outputs=["metrics_table", "window_errors", "efficiency", "power_spectra", "forecast_samples",
                          "evaluation_metrics"],

@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
-from s2kd.data.windows import series_array
+from s2kd.data.params import LoadingParams
+from s2kd.data.windows import series_source
 from s2kd.recipes.forecast import data_signature
 from s2kd.recipes.jobs import model_payload, teacher_job
 from s2kd.recipes.params import TeacherParams
@@ -27,12 +28,13 @@ def teacher_node(role: str) -> Callable[..., tuple[dict[str, Any], dict[str, Any
     name = f"teacher_{role}"
 
     def train_teacher(series: xr.Dataset, sample_index: pd.DataFrame, normalisation_stats: dict[str, Any],
-                      params: TeacherParams, trainer: TrainerParams,
+                      params: TeacherParams, trainer: TrainerParams, loading: LoadingParams,
                       narrative_embeddings: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """Train one teacher; returns ``(model, summary)``: the model as ``{"kind", "config",
         "state_dict", "meta"}`` and its row of the validation table."""
-        job = teacher_job(series_array(series), sample_index, normalisation_stats, narrative_embeddings, params,
-                          trainer, name=name, use_text=spec.use_text, shuffle_text=spec.shuffle_text)
+        job = teacher_job(series_source(series, loading), sample_index, normalisation_stats, narrative_embeddings,
+                          params, trainer, name=name, use_text=spec.use_text, shuffle_text=spec.shuffle_text,
+                          loading=loading)
         result = train_tracked(job, trainer)
         summary = job.summary(result, use_text=spec.use_text, shuffled_text=spec.shuffle_text,  # who wrote its text
                               narrator=job.tags["narrator"], narrate_mode=job.tags["narrate_mode"])
