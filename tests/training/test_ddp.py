@@ -57,6 +57,25 @@ def test_ddp_smoke_two_cpu_processes(tmp_path):
     assert elapsed < 120
 
 
+def test_each_rank_reads_only_its_shard_from_the_file(tmp_path):
+    """``loading.store: file`` under DDP: each rank's windows are read from the series' file by that rank,
+    and only the windows of its shard (the sampler's disjoint halves), counted frame by frame."""
+    run = subprocess.run([sys.executable, "-m", "s2kd.training.ddp_smoke", "--out", str(tmp_path), "--from-file",
+                          "--model", "smoke"], env=_ddp_env(), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-4000:]
+    result = json.loads((tmp_path / RESULT_FILE).read_text())
+    train, val = result["train_ids_by_rank"], result["val_ids_by_rank"]
+    assert [len(ids) for ids in train] == [32, 32] and not set(train[0]) & set(train[1])
+    assert sorted(train[0] + train[1]) == list(range(64))  # the 64 training windows, each read once per epoch
+    # validation: 8 + 8 of the 16 windows, disjoint; Lightning's sanity check reads each rank's batch twice
+    assert [len(set(ids)) for ids in val] == [8, 8] and not set(val[0]) & set(val[1])
+    assert sorted(set(val[0]) | set(val[1])) == list(range(64, 80))
+    # nothing but those windows was read: (32 train + 2 x 8 val) windows of 2 + 1 frames per rank
+    assert result["frames_read_by_rank"] == [(32 + 2 * 8) * 3] * 2
+    assert [len(ids) for ids in val] == [16, 16]
+    assert result["identical_weights"]
+
+
 def test_nan_on_one_rank_stops_both(tmp_path):
     script = Path(__file__).with_name("ddp_nan_on_rank0.py")
     run = subprocess.run([sys.executable, str(script), str(tmp_path)], env=_ddp_env(), capture_output=True,
