@@ -87,6 +87,21 @@ def _write_store(path: Path) -> int:
     return int(z.nbytes + t2m.nbytes)
 
 
+#: The measured process's memory: resident after the imports (``baseline``), and its peak so far
+PROBE = r'''
+import resource
+
+baseline = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def high_water_mib():
+    """Peak resident memory of this process's own address space (kB in /proc/self/status)."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+'''
+
 #: Run in a fresh interpreter: ingest as ``kedro run`` does, then read windows; print the figures.
 MEASURE = r'''
 import copy, json, resource, sys, time
@@ -105,16 +120,7 @@ ingest["source"] = "xarray"
 ingest["xarray"].update(cfg["xarray"])
 ingest["validation"].update(cfg["validation"])
 catalog["params:ingest"] = ingest
-baseline = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 2**20
-
-
-def high_water_mib():
-    """Peak resident memory of this process's own address space (kB in /proc/self/status)."""
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
+''' + PROBE + r'''
 
 t0 = time.perf_counter()
 run(create_pipeline(), catalog)
@@ -271,3 +277,89 @@ def test_gap_filling_keeps_nan_of_recorded_frames_and_equals_linear_interpolatio
         np.testing.assert_allclose(v[11], v[9] + 2 * (v[12] - v[9]) / 3, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(v[30], (v[29] + v[31]) / 2, rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(np.delete(v, [10, 11, 30], axis=0), values)  # recorded frames untouched
+
+
+#: Run in a fresh interpreter on the full-resolution ingest: one epoch of the tiny vision teacher, the plain
+#: student and a distilled one through the Kedro nodes, windows and teacher targets read from files.
+TRAIN = r'''
+import gc, json, resource, sys, time
+from pathlib import Path
+
+import h5netcdf, numpy as np, torch, xarray as xr, pytorch_lightning  # everything the run uses, before the baseline
+from s2kd.data.params import LoadingParams
+from s2kd.pipelines.distill.nodes import student_node
+from s2kd.pipelines.train_teacher.nodes import teacher_node
+from s2kd.recipes.params import DistillParams, TeacherParams
+from s2kd.training.trainer import TrainerParams
+from tests.helpers import load_conf, tmp_catalog
+
+import s2kd.training.distill as distill
+from s2kd.data.windows import series_source
+
+cfg = json.loads(sys.argv[1])
+torch.set_num_threads(2)
+spills, spill_folder = [], distill._spill_folder
+distill._spill_folder = lambda parent: spills.append(str(parent)) or spill_folder(parent)  # counts the spills
+catalog, params = tmp_catalog(load_conf(None, {"dataset": "wb2"}), Path(cfg["out"]))
+budget = {"preset": "tiny", "max_train_samples": cfg["windows"], "max_val_samples": cfg["windows"] // 4,
+          "batch_size": 1, "max_epochs": 1, "checkpoint_dir": cfg["checkpoints"]}
+teacher_p = TeacherParams.model_validate({**params["train_teacher"], **budget})
+# the frozen teacher runs over the windows one at a time: at 181 x 360 a batch of them costs ~35 MiB a window
+distill_p = DistillParams.model_validate({**params["distill"], **budget, "dataset": "wb2", "cache_batch_size": 1,
+                                          "skip_weak_teachers": False})
+trainer = TrainerParams.model_validate({**params["trainer"], "enable_progress_bar": False})
+loading = LoadingParams.model_validate({**params["loading"], "targets_max_memory_mib": 1})
+''' + PROBE + r'''
+
+series, index, stats = catalog.load("series"), catalog.load("sample_index"), catalog.load("normalisation_stats")
+peaks, seconds = {}, {}
+t0 = time.perf_counter()
+teacher, _ = teacher_node("vision")(series, index, stats, teacher_p, trainer, loading)
+peaks["teacher_vision"], seconds["teacher_vision"] = high_water_mib(), time.perf_counter() - t0
+_, row = student_node("student")(series, index, stats, distill_p, trainer, loading)
+peaks["student_student"], seconds["student_student"] = high_water_mib(), time.perf_counter() - t0
+_, kd = student_node("feature_kd")(series, index, stats, distill_p, trainer, loading, teacher=teacher, baseline=row)
+peaks["student_feature_kd"], seconds["student_feature_kd"] = high_water_mib(), time.perf_counter() - t0
+gc.collect()
+print("RESULT " + json.dumps({"baseline_mib": baseline, "peaks_mib": peaks, "seconds": seconds, "spills": len(spills),
+                              "store": type(series_source(series, loading)).__name__,
+                              "trained": [m for m, r in (("student", row), ("feature_kd", kd)) if not r.get("skipped")],
+                              "spilled": [p.name for p in Path(cfg["checkpoints"]).glob("teacher_targets/*")]}))
+'''
+#: glibc returns freed blocks of 256 KiB and more to the system at once (its default threshold grows up to 32 MiB
+#: as large blocks are freed, after which freed full-resolution activations stay resident): docs/scaling.md
+MALLOC = {"MALLOC_MMAP_THRESHOLD_": "262144"}
+TRAIN_SHARE = 0.3
+
+
+def test_one_epoch_of_training_on_the_full_resolution_store_stays_within_its_memory_bound(wb2_store, tmp_path):
+    """Done-when 1 of issue 20: the series (1.1 GB, over loading.max_memory_mib) is read window by window
+    from its file, the teacher's cached outputs go to files (targets_max_memory_mib: 1); the growth of peak
+    memory over the imports is at most 0.3 x the store."""
+    store, store_bytes = wb2_store
+    out = tmp_path / "full"
+    _measure(tmp_path, "full", {"path": str(store), "variables": ["geopotential", "2m_temperature"],
+                                "chunks": CHUNKS}, {"max_gap_steps": 2}, windows=10)
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN)
+    cfg = {"out": str(out), "checkpoints": str(tmp_path / "checkpoints"), "windows": 8}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+           "KEDRO_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1", **MALLOC}
+    try:
+        proc = subprocess.run([sys.executable, str(script), json.dumps(cfg)], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=900)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, f"the training run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    print(f"training: {json.dumps(result)}")  # the figures in docs/scaling.md
+    growth = max(result["peaks_mib"].values()) - result["baseline_mib"]
+    store_mib = store_bytes / 2**20
+    assert growth / store_mib <= TRAIN_SHARE, (
+        f"training grew peak memory by {growth:.0f} MiB, {growth / store_mib:.2f} x the store's {store_mib:.0f} MiB "
+        f"(allowed {TRAIN_SHARE} x): {result['peaks_mib']}")
+    assert result["trained"] == ["student", "feature_kd"]
+    assert result["store"] == "SeriesFile", "auto reads a series over loading.max_memory_mib from its file"
+    assert result["spills"] == 1, "the feature_kd student's cached teacher outputs went to files"
+    assert result["spilled"] == [], "the teacher's target files go with the targets"
