@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from s2kd.data.sources import load_source
+from s2kd.data.sources import load_source, stores
 from s2kd.data.sources.xarray_source import load_xarray
 from s2kd.errors import InputError, ParameterError
 
@@ -109,3 +109,21 @@ def test_knmi_radar_coarsened_to_at_most_128(shared_data):
     assert isinstance(s.data, dask.array.Array)
     values = s.values
     assert np.isnan(values).any() and np.nanmax(values) > 20  # NaN outside coverage, real echoes inside
+
+
+def test_auto_chunks_are_time_chunks_along_the_files_own_time_name_with_other_dims_whole(tmp_path, monkeypatch):
+    """``chunks: auto``: about AUTO_CHUNK_BYTES per chunk along time (by the file's name for it, here
+    ``date`` named in ``dims``), in whole stored chunks; the stored chunks of the grid are merged."""
+    times = pd.date_range("2020-01-01", periods=48, freq="6h")
+    lat, lon = np.linspace(-80, 80, 9), np.arange(18) * 20.0
+    field = _wb_field("geopotential", times, lat, lon, level=np.array([250, 500, 850]))
+    field.rename(time="date").to_dataset().chunk({"date": 4, "lat": 3}).to_zarr(tmp_path / "s.zarr", mode="w")
+    step_bytes = 3 * 9 * 18 * 4
+    monkeypatch.setattr(stores, "AUTO_CHUNK_BYTES", 10 * step_bytes)  # 10 steps, rounded down to 8 (stored: 4)
+    options = {"path": str(tmp_path / "s.zarr"), "variables": ["geopotential"], "dims": {"time": "date"}}
+    s = load_xarray(**options, level=[500]).series
+    assert s.chunks[0] == (8,) * 6 and s.chunks[2:] == ((9,), (18,))
+    monkeypatch.setattr(stores, "AUTO_CHUNK_BYTES", step_bytes)  # less than a stored chunk: the stored chunk
+    s = load_xarray(**options).series
+    assert s.chunks[0] == (4,) * 12
+    np.testing.assert_allclose(s.sel(channel="geopotential500").values, field.sel(level=500).values, rtol=1e-6)

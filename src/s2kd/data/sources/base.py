@@ -53,11 +53,14 @@ class SourceData:
             record none.
         time_context: extra per-timestamp information indexed by timestamp (for example
             ``is_holiday``, ``temperature``); empty when the source has none.
+        file_starts: the first timestamp of each file the source read (a glob or folder of files),
+            where ``ingest.validation.segments: files`` starts a segment; empty for one file.
     """
 
     series: xr.DataArray
     events: pd.DataFrame = field(default_factory=empty_events)
     time_context: pd.DataFrame = field(default_factory=pd.DataFrame)
+    file_starts: pd.DatetimeIndex = field(default_factory=lambda: pd.DatetimeIndex([]))
 
     def __post_init__(self) -> None:
         assert tuple(self.series.dims) == DIMS, f"series dims {self.series.dims} != {DIMS}"

@@ -8,18 +8,18 @@ coarsening and the transform build a task graph, and nothing is read until the s
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from pydantic import Field
 
 from s2kd.data.sources.base import SourceData
+from s2kd.data.sources.stores import locate, open_store
 from s2kd.errors import InputError, ParameterError
 from s2kd.params import Number, Params, PositiveInt
 
@@ -38,44 +38,23 @@ DIM_ALIASES: dict[str, tuple[str, ...]] = {
 TRANSFORMS = ("log1p", "dbz")
 
 
-def _open(path: str, engine: str | None, chunks: Any) -> xr.Dataset:
-    """Open a file, a glob of files, a folder of netCDF files or a Zarr store, lazily."""
-    where = f"ingest.xarray.path ({path})"
-    matches = sorted(glob.glob(path)) if any(c in path for c in "*?[") else []
-    p = Path(path)
-    if not matches and not p.exists():
-        raise InputError(
-            where,
-            f"no such file or folder (looked in {p.resolve()})",
-            "point ingest.xarray.path at a netCDF/GRIB file, a glob such as 'folder/*.nc', a folder "
-            "of netCDF files, or a Zarr store; relative paths are relative to the folder you run "
-            "`kedro run` from",
-        )
+def _open(o: XarrayOptions, variables: list[str] | None,
+          storage_options: Mapping[str, Any] | None) -> tuple[xr.Dataset, pd.DatetimeIndex]:
+    """Open the file, glob, folder or Zarr store at ``o.path`` (a local path or an fsspec URL), lazily."""
+    path = str(o.path)
+    store = locate(path, storage_options)
+    time_names = (o.dims["time"],) if o.dims and "time" in o.dims else DIM_ALIASES["time"]
     try:
-        if not matches and (p.suffix == ".zarr" or _is_zarr(p)):
-            return xr.open_zarr(p, chunks=chunks, decode_timedelta=False)
-        if not matches and p.is_dir():
-            matches = sorted(str(f) for f in p.rglob("*.nc"))
-            if not matches:
-                raise InputError(where, "the folder holds no *.nc files and is no Zarr store",
-                                 "point the path at the files themselves or a Zarr store")
-        if matches:
-            return xr.open_mfdataset(matches, engine=engine, chunks=chunks, combine="by_coords",
-                                     decode_timedelta=False)
-        return xr.open_dataset(p, engine=engine, chunks=chunks, decode_timedelta=False)
+        return open_store(store, engine=o.engine, chunks=o.chunks, time_names=time_names, variables=variables)
     except InputError:
         raise
     except Exception as exc:  # any reader failure: corrupt, truncated, wrong format
         raise InputError(
-            where,
+            f"ingest.xarray.path ({path})",
             f"xarray could not read it ({type(exc).__name__}: {exc})",
             "check the file is complete and in a format xarray opens (netCDF, Zarr, GRIB with "
             "cfgrib); set ingest.xarray.engine to force a reader",
         ) from exc
-
-
-def _is_zarr(p: Path) -> bool:
-    return p.is_dir() and any((p / m).exists() for m in (".zgroup", ".zattrs", "zarr.json", ".zmetadata"))
 
 
 def _find(da: xr.DataArray, role: str, override: Mapping[str, str]) -> str | None:
@@ -171,7 +150,9 @@ class XarrayOptions(Params):
 
     Attributes:
         path: a file, a glob (``folder/*.nc``), a folder of netCDF files (WeatherBench 1) or a
-            Zarr store (WeatherBench 2).
+            Zarr store (WeatherBench 2); local, or an fsspec URL (``gs://``, ``s3://``, ``https://``,
+            ``zip::...``, ``file://``, ``memory://``) whose storage options (credentials) come from
+            the ``xarray_store`` entry of ``conf/local/credentials.yml``.
         variables: data variables to use, each a channel (all data variables when ``None``).
         engine: xarray engine (``h5netcdf``, ``netcdf4``, ``zarr``, ``cfgrib``); ``None`` guesses.
         dims: file dimension name per role (``time``, ``level``, ``lat``, ``lon``, ``y``, ``x``)
@@ -184,7 +165,9 @@ class XarrayOptions(Params):
         transform: ``log1p`` or ``dbz`` (radar rain to reflectivity), or ``None``.
         transform_options: options of the transform (``dbz``: ``rate_factor``, ``threshold_mmh``,
             ``zero_value``).
-        chunks: dask chunks passed to xarray (``"auto"``, a dict, or ``{}`` for the file's own).
+        chunks: dask chunks passed to xarray: a dict, ``{}`` for the file's own, or ``"auto"``: time
+            chunks of about 8 MiB along the file's time dimension, other dims whole
+            (:func:`~s2kd.data.sources.stores.auto_chunks`).
     """
 
     group = "ingest.xarray"
@@ -203,15 +186,18 @@ class XarrayOptions(Params):
     chunks: Any = "auto"
 
 
-def load_xarray(options: XarrayOptions | None = None, /, **overrides: Any) -> SourceData:
+def load_xarray(options: XarrayOptions | None = None, /, storage_options: Mapping[str, Any] | None = None,
+                **overrides: Any) -> SourceData:
     """Open any xarray-readable data lazily and return it in the canonical layout.
 
     Args:
         options: the options (:class:`XarrayOptions`); or give them as keywords
             (``load_xarray(path=..., variables=[...])``).
+        storage_options: fsspec storage options (credentials) for a URL path; ignored for local paths.
 
     Returns:
-        The lazy series in the canonical layout, with no events and no time context.
+        The lazy series in the canonical layout, with no events and no time context, and the first
+        time of each file when a glob or folder of files was read.
     """
     o = options if options is not None else XarrayOptions.model_validate(overrides)
     path, variables, time_slice, coarsen, clip_min, transform = (o.path, o.variables, o.time_slice, o.coarsen,
@@ -220,11 +206,11 @@ def load_xarray(options: XarrayOptions | None = None, /, **overrides: Any) -> So
         raise ParameterError("ingest.xarray.path", "is not set",
                              "give the file, folder or Zarr store to read, "
                              "e.g. --params ingest.xarray.path=data/01_raw/my.nc")
-    ds = _open(str(path), o.engine, o.chunks)
+    if isinstance(variables, str):
+        variables = [variables]
+    ds, file_starts = _open(o, variables, storage_options)
     if variables is None:
         variables = [str(v) for v in ds.data_vars]
-    elif isinstance(variables, str):
-        variables = [variables]
     if not variables:
         raise InputError(f"ingest.xarray.path ({path})", "holds no data variables", "point it at a file with data")
     arrays = _channel_arrays(ds, variables, dict(o.dims or {}), o.level, dict(o.select or {}), str(path))
@@ -266,4 +252,4 @@ def load_xarray(options: XarrayOptions | None = None, /, **overrides: Any) -> So
     }
     logger.info("xarray source %s: channels %s, %d steps of %dx%d (lazy: %s)", path, names,
                 da.sizes["time"], da.sizes["y"], da.sizes["x"], da.chunks is not None)
-    return SourceData(series=da)
+    return SourceData(series=da, file_starts=file_starts)
