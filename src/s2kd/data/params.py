@@ -10,6 +10,8 @@ from pydantic import Field, StrictFloat, model_validator
 from s2kd.data.climatology import CYCLES
 from s2kd.data.normalisation import METHODS
 from s2kd.data.sources import SOURCES, StGridH5Options, SyntheticOptions, XarrayOptions
+from s2kd.data.splits import SPLIT_BY
+from s2kd.data.validation import SEGMENTS
 from s2kd.params import Count, Fraction, Number, Params, Positive, PositiveInt
 
 Share = Annotated[StrictFloat, Field(gt=0, le=1, allow_inf_nan=False)]
@@ -24,11 +26,14 @@ class WindowParams(Params):
 
 
 class SplitParams(Params):
-    """``ingest.splits``: contiguous fractions of time, with a purge gap of ``t_in + t_out - 1`` steps."""
+    """``ingest.splits``: fractions of the windows per split; ``by``: ``time`` (``None`` too): contiguous
+    in time, with a purge gap of ``t_in + t_out - 1`` steps; ``segment``: whole segments (events) each
+    to one split, in time order (needs ``ingest.validation.segments``)."""
 
     train: Share = 0.7
     val: Share = 0.15
     test: Share = 0.15
+    by: Literal[SPLIT_BY] | None = None
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> SplitParams:
@@ -49,11 +54,14 @@ class NormalisationParams(Params):
 
 class ValidationParams(Params):
     """``ingest.validation``: the longest run of missing steps filled by linear interpolation, the NaN
-    fraction allowed, and the physical value NaN become (required when NaN are allowed)."""
+    fraction allowed, the physical value NaN become (required when NaN are allowed), and ``segments``:
+    ``None``, one series (a longer gap is an error); ``gaps``, a longer gap ends a segment (an event);
+    ``files``, so does each file of a glob or folder."""
 
     max_gap_steps: Count = 0
     max_nan_fraction: Fraction = 0.0
     nan_fill: Number | None = None
+    segments: Literal[SEGMENTS] | None = None
 
 
 class IngestParams(Params):
@@ -74,6 +82,14 @@ class IngestParams(Params):
     synthetic: SyntheticOptions = SyntheticOptions()
     xarray: XarrayOptions = XarrayOptions()
     st_grid_h5: StGridH5Options = StGridH5Options()
+
+    @model_validator(mode="after")
+    def _segments_to_split_by(self) -> IngestParams:
+        if self.splits.by == "segment" and self.validation.segments is None:
+            raise ValueError("ingest.splits.by: segment needs segments: set ingest.validation.segments: gaps (a gap "
+                             "longer than max_gap_steps ends a segment) or files (each file of a glob too), or "
+                             "ingest.splits.by: time")
+        return self
 
     def source_options(self) -> SyntheticOptions | XarrayOptions | StGridH5Options:
         """The options of the chosen source."""

@@ -23,22 +23,28 @@ from s2kd.data.validation import validate_series
 logger = logging.getLogger(__name__)
 
 
-def load_and_validate(params: IngestParams) -> tuple[xr.Dataset, pd.DataFrame, pd.DataFrame]:
+def load_and_validate(
+    params: IngestParams, storage_options: dict[str, Any] | None = None
+) -> tuple[xr.Dataset, pd.DataFrame, pd.DataFrame]:
     """Read the configured source and check it.
 
     Args:
         params: the ``ingest`` parameter group.
+        storage_options: fsspec options (credentials) for a URL ``ingest.xarray.path``: the
+            ``xarray_store`` entry of ``conf/local/credentials.yml``, through the catalog.
 
     Returns:
-        ``(raw, events, time_context)``: a dataset with the validated raw ``series`` and the
-        per-pixel ``valid`` fraction; the source's events; its per-timestamp side information.
+        ``(raw, events, time_context)``: a dataset with the validated raw ``series`` (and its
+        ``segment(time)`` coordinate when ``ingest.validation.segments`` is set) and the per-pixel
+        ``valid`` fraction; the source's events; its per-timestamp side information.
     """
     p = params
-    data = load_source(p.source, p.source_options())
+    data = load_source(p.source, p.source_options(), storage_options)
     where = f"{p.source} source ({data.series.attrs.get('source', p.source)})"
     v = p.validation
     series, valid, report = validate_series(data.series, where=where, max_gap_steps=v.max_gap_steps,
-                                            max_nan_fraction=v.max_nan_fraction, nan_fill=v.nan_fill)
+                                            max_nan_fraction=v.max_nan_fraction, nan_fill=v.nan_fill,
+                                            segments=v.segments, file_starts=data.file_starts)
     raw = xr.Dataset({"series": series, "valid": valid}, attrs={**series.attrs, "validation": json.dumps(report)})
     return raw, data.events, data.time_context
 
@@ -56,8 +62,9 @@ def split_and_fit(raw: xr.Dataset, params: IngestParams) -> tuple[pd.DataFrame, 
     p, w = params, params.windows
     where = f"{p.source} source ({raw.attrs.get('source', p.source)})"
     times = pd.DatetimeIndex(raw["time"].values)
+    segment = raw["segment"].values if "segment" in raw.coords else None
     index = make_sample_index(times, t_in=w.t_in, t_out=w.t_out, fractions=p.splits.fractions(), stride=w.stride,
-                              where=where)
+                              where=where, segment=segment, by=p.splits.by)
     stats = compute_stats(raw["series"], split_frames(index, "train", w.t_in + w.t_out),
                           method=p.normalisation.method, where=where)
     cycles = p.climatology_cycles if p.climatology_cycles is not None else json.loads(raw.attrs["cycles"])
@@ -66,8 +73,8 @@ def split_and_fit(raw: xr.Dataset, params: IngestParams) -> tuple[pd.DataFrame, 
                  source=raw.attrs.get("source", p.source), transform=raw.attrs.get("transform", "none"),
                  transform_options=json.loads(raw.attrs.get("transform_options", "{}")))
     counts = index["split"].value_counts().to_dict()
-    logger.info("ingest: %s windows (train/val/test = %d/%d/%d)", len(index), counts.get("train", 0),
-                counts.get("val", 0), counts.get("test", 0))
+    logger.info("ingest: %s windows (train/val/test = %d/%d/%d) in %d segment(s)", len(index), counts.get("train", 0),
+                counts.get("val", 0), counts.get("test", 0), index["segment"].nunique())
     return index, stats
 
 
