@@ -2,10 +2,10 @@
 
 from s2kd.datasets.netcdf import NetCDFDataset
 from s2kd.datasets.npz import NpzDataset
-from s2kd.datasets.secret import APIKeyDataset, Secret
+from s2kd.datasets.secret import APIKeyDataset, CredentialsDataset, Secret
 from s2kd.datasets.tables import CSVDataset, JSONDataset, ParquetDataset
 from s2kd.datasets.text import BytesFileDataset, TextFileDataset
 from s2kd.datasets.torch_model import TorchModelDataset, TrainedModelDataset
 
-__all__ = ["APIKeyDataset", "BytesFileDataset", "CSVDataset", "JSONDataset", "NetCDFDataset", "NpzDataset",
-           "ParquetDataset", "Secret", "TextFileDataset", "TorchModelDataset", "TrainedModelDataset"]
+__all__ = ["APIKeyDataset", "BytesFileDataset", "CSVDataset", "CredentialsDataset", "JSONDataset", "NetCDFDataset",
+           "NpzDataset", "ParquetDataset", "Secret", "TextFileDataset", "TorchModelDataset", "TrainedModelDataset"]

@@ -57,3 +57,28 @@ class APIKeyDataset(AbstractDataset[None, Secret]):
 
     def _describe(self) -> dict[str, Any]:
         return {"env_var": self._env_var, "from_credentials": bool(self._key)}
+
+
+class CredentialsDataset(AbstractDataset[None, dict[str, Any]]):
+    """Loads a Kedro credentials entry as a dict, e.g. the fsspec storage options of a remote store.
+
+    The entry comes from ``conf/local/credentials.yml`` (git-ignored) through the catalog's
+    ``credentials:`` key; an empty or absent entry loads as ``{}``. Its values are never described
+    (``kedro catalog``, logs): only its keys are.
+
+    Args:
+        credentials: the Kedro credentials entry.
+    """
+
+    def __init__(self, *, credentials: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None) -> None:
+        self._options = dict(credentials or {})
+        self.metadata = metadata
+
+    def load(self) -> dict[str, Any]:
+        return dict(self._options)
+
+    def save(self, data: Any) -> None:
+        raise DatasetError("CredentialsDataset is read-only")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"keys": sorted(self._options)}

@@ -13,7 +13,7 @@ from s2kd.pipelines.ingest.nodes import (
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(func=load_and_validate, inputs="params:ingest",
+            Node(func=load_and_validate, inputs=["params:ingest", "xarray_storage_options"],
                  outputs=["raw_series", "source_events", "time_context"],
                  name="load_and_validate_source"),
             Node(func=split_and_fit, inputs=["raw_series", "params:ingest"],
