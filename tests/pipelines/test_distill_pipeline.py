@@ -13,6 +13,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.validation import ParameterValidationError
 
+from s2kd.data.params import LoadingParams
 from s2kd.errors import InputError
 from s2kd.models import build_model
 from s2kd.narrators.params import NarrateParams
@@ -209,7 +210,8 @@ def test_a_teacher_no_better_than_the_plain_student_is_warned_about_flagged_and_
         models = {m: skip.load(m) for m in ("teacher_vision", "student_student", "student_s2kd")}
         metrics = evaluate_models(skip.load("series"), skip.load("sample_index"), skip.load("normalisation_stats"),
                                   None, NarrateParams.model_validate(skip.load("params:narrate")),
-                                  EvaluateParams.model_validate(skip.load("params:evaluate")), **models)[0]  # metrics
+                                  EvaluateParams.model_validate(skip.load("params:evaluate")),
+                                  LoadingParams.model_validate(skip.load("params:loading")), **models)[0]  # metrics
         assert set(metrics["model"]) == {"teacher_vision", "student_student"}
         assert "student_s2kd was not trained" in caplog.text
     finally:
