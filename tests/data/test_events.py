@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from s2kd.data.params import IngestParams
 from s2kd.data.splits import make_sample_index
 from s2kd.data.validation import time_axis
-from s2kd.errors import InputError
+from s2kd.errors import InputError, ParameterError
 from s2kd.pipelines.ingest import create_pipeline
 from tests.helpers import files_under, load_conf, run, tmp_catalog
 
@@ -124,3 +125,11 @@ def test_gaps_split_one_series_and_splits_by_segment_balance_the_windows():
                               fractions={"train": 0.6, "val": 0.2, "test": 0.2}, segment=segment, by="segment")
     assert index.groupby("segment")["split"].unique().map(list).tolist() == [["train"]] * 3 + [["val"], ["test"]]
     assert len(index) == 5 * 37
+
+
+def test_splitting_by_segment_without_segments_is_refused_before_any_read():
+    with pytest.raises(ParameterError, match=r"ingest\.splits\.by: segment needs segments: set "
+                                             r"ingest\.validation\.segments: gaps"):
+        IngestParams.model_validate({"splits": {"by": "segment"}})
+    with pytest.raises(ParameterError, match=r"ingest\.validation\.segments: is 'events'.*'gaps' or 'files'"):
+        IngestParams.model_validate({"validation": {"segments": "events"}})
