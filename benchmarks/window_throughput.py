@@ -8,7 +8,8 @@ Ingests the environment's data into ``data/*/throughput_<env>/`` if it is not th
 two stores ``--repeats`` times: (1) reads the training windows through the training DataLoader alone (no
 model: the cost of the reads), and (2) trains the ``small`` vision teacher for one epoch of ``--windows``
 training windows (forward, backward, optimiser step; the ``train_teacher`` batch size), timed as windows per
-second. Prints the medians and the ratio file / memory as JSON (docs/scaling.md, "Series larger than memory").
+second. Reading through the lazy ``xarray.DataArray`` (dask) is timed once, for comparison. Prints the
+medians and the ratio file / memory as JSON (docs/scaling.md, "Series larger than memory").
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def main() -> None:
                                       "max_val_samples": 16, "checkpoint_dir": str(ROOT / "data" / "06_models" / name)})
     loading = {k: LoadingParams.model_validate({**conf["loading"], "store": k}) for k in ("memory", "file")}
     sources = {k: series_source(series, v) for k, v in loading.items()}
+    sources["xarray"] = series["series"]  # the lazy DataArray: what reading through xarray and dask would cost
 
     def read_epoch(store: str) -> float:
         job = teacher_job(sources[store], index, stats, None, p, TrainerParams(), name="teacher_vision", use_text=False)
@@ -91,6 +93,7 @@ def main() -> None:
         return n / (time.perf_counter() - start)
 
     timings: dict[str, dict[str, list[float]]] = {k: {"memory": [], "file": []} for k in ("read", "train")}
+    timings["read"]["xarray"] = [read_epoch("xarray")]
     for repeat in range(args.repeats):
         for store in ("memory", "file") if repeat % 2 == 0 else ("file", "memory"):
             timings["read"][store].append(read_epoch(store))
