@@ -112,6 +112,9 @@ class SeriesFile(ProcessHandle):
             raise InputError(self.path, f"cannot read the variable {variable!r} with h5py ({exc})",
                              "re-run `kedro run --pipeline ingest`, or set loading.store: memory") from None
         packed = sorted(set(ds.attrs) & {"scale_factor", "add_offset"})
+        fill = ds.attrs.get("_FillValue")
+        if fill is not None and not np.isnan(np.asarray(fill, dtype=np.float64)).all():
+            packed.append(f"_FillValue {fill}")  # xarray would read those values as NaN
         if ds.ndim != 4 or ds.dtype != np.float32 or packed:
             raise InputError(self.path, f"{variable!r} is {ds.dtype} {ds.shape}{' packed by ' if packed else ''}"
                              f"{'/'.join(packed)}, not plain float32 (time, channel, y, x)",
