@@ -93,9 +93,9 @@ class SeriesFile(ProcessHandle):
     """The normalised series ``(time, C, H, W)`` read from its netCDF file frame range by frame range.
 
     ``series.nc`` is HDF5 with time as its slowest axis, so the frames of a window are one run of bytes: one
-    h5py read per window (about 4x the cost of a slice in memory, 250x less than through xarray and dask;
-    docs/scaling.md), and memory holds only the windows in flight. ``frames_read`` counts the frames this
-    process read (a DDP rank reads only its shard's).
+    h5py read per window (through the training loader about twice the cost of a slice in memory and a
+    hundredth of a read through xarray and dask; docs/scaling.md), and memory holds only the windows in
+    flight. ``frames_read`` counts the frames this process read (a DDP rank reads only its shard's).
 
     Args:
         path: the netCDF (HDF5) file.
