@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from s2kd.data.windows import ProcessHandle
+from s2kd.datasets.atomic import process_running
 from s2kd.losses import CompositeLoss, output_kd_loss, semantic_loss, spectral_loss, task_loss
 
 logger = logging.getLogger(__name__)
@@ -184,20 +185,10 @@ def _spill_folder(parent: Path) -> Path:
     (killed before they could remove theirs) are removed."""
     parent.mkdir(parents=True, exist_ok=True)
     for old in parent.glob("teacher-targets-*"):
-        pid = int(old.name.split("-")[2]) if old.name.split("-")[2].isdigit() else None
-        if pid is not None and pid != os.getpid() and not _running(pid):
+        pid = old.name.split("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_running(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f"teacher-targets-{os.getpid()}-", dir=parent))
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def needed_targets(weights: Mapping[str, float], *, spectral_on: str, sem_target: str,
