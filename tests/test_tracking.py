@@ -3,6 +3,7 @@ killed processes closed instead of left ``RUNNING`` forever."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -96,3 +97,42 @@ def test_a_kedro_run_killed_with_sigkill_leaves_no_run_running(project):
     assert {s for n, s in status if n in ("kedro-train_teacher", "teacher_vision")} == {"KILLED"}
     assert [s for n, s in status if n == "kedro-ingest"] == ["FINISHED", "FINISHED"]
     assert "marked KILLED" in done.stdout + done.stderr
+
+
+def test_a_resumed_training_continues_the_run_of_the_killed_attempt(tmp_path):
+    """The model's run id lives beside its checkpoints; a later attempt under the same dataset, env and
+    commit continues it (moved under the new parent run), another dataset's attempt gets its own run."""
+    from s2kd.tracking import RUN_FILE, model_run
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    use_experiment("e")
+    folder = tmp_path / "ckpt" / "student_plain-abc"
+    shared = {"dataset": "d", "kedro.env": "base", "commit": "c1"}
+
+    def attempt(tags: dict[str, str], kill: bool) -> tuple[str, str]:
+        with mlflow.start_run(run_name="kedro-distill", tags=tags) as parent:
+            with model_run("student_plain", {"lr": 0.01}, tags={"model": "student_plain"},
+                           checkpoint_dir=folder) as logger:
+                logger.log_metrics({"val_mse": 1.0}, step=0)
+                if kill:  # what close_dead_runs leaves of an attempt killed mid-training
+                    mlflow.tracking.MlflowClient().set_terminated(logger.run_id, "KILLED")
+                    mlflow.end_run("KILLED")
+                    mlflow.end_run("KILLED")
+                    return logger.run_id, parent.info.run_id
+            return logger.run_id, parent.info.run_id
+
+    first, _ = attempt(shared, kill=True)
+    assert json.loads((folder / RUN_FILE).read_text())["run_id"] == first
+    again, parent = attempt(shared, kill=False)
+    assert again == first
+    run = mlflow.get_run(first)
+    assert run.info.status == "FINISHED" and run.data.tags["mlflow.parentRunId"] == parent
+    assert attempt(shared, kill=False)[0] == first  # a finished model found again: still its one run
+    other, _ = attempt({**shared, "dataset": "d2"}, kill=False)
+    assert other != first and json.loads((folder / RUN_FILE).read_text())["run_id"] == other
+    newer, _ = attempt({**shared, "dataset": "d2", "commit": "c2"}, kill=False)
+    assert newer not in (first, other)
+    (folder / RUN_FILE).write_text('{"run_id": "0123456789abcdef"}')  # another store's run: a new one
+    assert attempt(shared, kill=False)[0] not in (first, other, newer)
+    named = mlflow.search_runs(experiment_names=["e"], filter_string="attributes.run_name = 'student_plain'")
+    assert len(named) == 4

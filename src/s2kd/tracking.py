@@ -106,10 +106,52 @@ def plain(value: Any) -> Any:
     return to_dict() if callable(to_dict) else value
 
 
+#: beside a model's checkpoints: the MLflow run that trains it, continued when the training is resumed
+RUN_FILE = "mlflow_run.json"
+
+
+def _resumable_run(checkpoint_dir: Path | None, shared: Mapping[str, str]) -> str | None:
+    """The run id in ``checkpoint_dir``'s :data:`RUN_FILE` when that run can be continued: it is in the
+    active experiment, no process is running it, and it was logged under the same ``dataset``,
+    ``kedro.env`` and ``commit`` as the run now active. A model trained (or resumed) by a ``kedro run``
+    killed and started again then stays one run, not one per attempt; the same checkpoint met by
+    another dataset's or commit's run (a benchmark sharing its checkpoints) gets a run of its own."""
+    import json
+
+    import mlflow
+
+    path = None if checkpoint_dir is None else Path(checkpoint_dir) / RUN_FILE
+    if path is None or not path.exists():
+        return None
+    try:
+        run_id = json.loads(path.read_text())["run_id"]
+        run = mlflow.tracking.MlflowClient().get_run(run_id)
+    except (ValueError, KeyError, TypeError, mlflow.exceptions.MlflowException):
+        return None  # unreadable, or not in this tracking store: a new run
+    same = all(run.data.tags.get(k) == shared.get(k) for k in ("dataset", "kedro.env", "commit"))
+    active = mlflow.active_run().info.experiment_id
+    return run_id if same and run.info.experiment_id == active and run.info.status != "RUNNING" else None
+
+
+def _remember_run(checkpoint_dir: Path | None, run_id: str) -> None:
+    """Write :data:`RUN_FILE` (a temporary renamed into place: a kill leaves the old file or the new)."""
+    import json
+
+    if checkpoint_dir is None:
+        return
+    path = Path(checkpoint_dir) / RUN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"run_id": run_id}))
+    os.replace(tmp, path)
+
+
 @contextmanager
-def model_run(name: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> Iterator[Any]:
+def model_run(name: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None,
+              checkpoint_dir: Path | None = None) -> Iterator[Any]:
     """A nested MLflow run named ``name`` with ``params`` logged; yields a Lightning ``MLFlowLogger``
-    writing into it, or ``None`` when no MLflow run is active."""
+    writing into it, or ``None`` when no MLflow run is active. With ``checkpoint_dir``, the run a killed
+    attempt left there is continued (:func:`_resumable_run`) and moved under the active run."""
     import mlflow
 
     if mlflow.active_run() is None:
@@ -117,16 +159,27 @@ def model_run(name: str, params: Mapping[str, Any], tags: Mapping[str, str] | No
         return
     from pytorch_lightning.loggers import MLFlowLogger
 
-    parent = mlflow.get_run(mlflow.active_run().info.run_id).data.tags
+    parent_id = mlflow.active_run().info.run_id
+    parent = mlflow.get_run(parent_id).data.tags
     inherited = {k: parent[k] for k in SHARED_TAGS if k in parent}
-    with mlflow.start_run(run_name=name, nested=True, tags={**inherited, **(tags or {})}) as run:
-        mlflow.log_params(flatten(params))
+    resumed = _resumable_run(checkpoint_dir, inherited)
+    if resumed is not None:
+        run_context = mlflow.start_run(run_id=resumed, nested=True)
+    else:
+        run_context = mlflow.start_run(run_name=name, nested=True, tags={**inherited, **(tags or {})})
+    with run_context as run:
+        if resumed is not None:  # the process and parent of this attempt
+            mlflow.set_tags({**inherited, **(tags or {}), "mlflow.parentRunId": parent_id})
+        else:
+            mlflow.log_params(flatten(params))
+            _remember_run(checkpoint_dir, run.info.run_id)
         yield MLFlowLogger(run_id=run.info.run_id, tracking_uri=mlflow.get_tracking_uri(), log_model=False)
 
 
 def train_tracked(job: TrainingJob, trainer: TrainerParams) -> dict[str, Any]:
     """Train ``job`` inside its own nested MLflow run: its ``run_params``, the per-epoch curves,
-    ``best_val_mse`` and ``train_seconds``, and the model config as ``config.json``.
+    ``best_val_mse`` and ``train_seconds``, and the model config as ``config.json``. A training resumed
+    from its checkpoints after a kill continues the run of the killed attempt (one run per model).
 
     Returns:
         The job's summary (:meth:`TrainingJob.fit`) plus ``mlflow_run_id`` (``None`` without
@@ -136,10 +189,13 @@ def train_tracked(job: TrainingJob, trainer: TrainerParams) -> dict[str, Any]:
     import mlflow
 
     tags = {"model": job.name, "role": job.kind, "seed": str(job.run_params.get("seed", "")), **job.tags}
-    with model_run(job.name, job.run_params, tags=tags) as mlf:
+    with model_run(job.name, job.run_params, tags=tags, checkpoint_dir=job.checkpoint_dir) as mlf:
         result = job.fit(trainer, logger=mlf)
-        if mlf is not None:
-            mlflow.log_metrics({"best_val_mse": float(result["best_val_mse"]), "train_seconds": result["seconds"]})
+        if mlf is not None:  # train_seconds: of the attempt that trained (a finished model found again keeps it)
+            logged = mlflow.get_run(mlf.run_id).data.metrics
+            seconds = {"train_seconds": result["seconds"]} \
+                if result["epochs_trained_now"] or "train_seconds" not in logged else {}
+            mlflow.log_metrics({"best_val_mse": float(result["best_val_mse"]), **seconds})
             mlflow.log_dict(config_to_dict(job.model.config), "config.json")
     return {**result, "mlflow_run_id": mlf.run_id if mlf is not None else None}
 
