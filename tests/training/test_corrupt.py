@@ -49,3 +49,33 @@ def test_deleting_the_damaged_checkpoint_restarts(tmp_path):
     assert summary["resumed_from_epoch"] is None and summary["epochs_run"] == 2
     assert summary["history"][0] == first["history"][0]  # the same seeded first epoch again
     assert read_checkpoint(last)["epoch"] == 1
+
+
+def test_a_write_killed_mid_checkpoint_leaves_the_previous_last_checkpoint_whole(tmp_path, monkeypatch):
+    """Checkpoints are written beside ``last.ckpt`` and renamed into place, never through the system temp
+    folder (Lightning copies from there when it is another filesystem, and a kill during the copy tore
+    ``last.ckpt``). A save that dies half-way leaves the epoch before intact, and training resumes from it."""
+    import tempfile
+
+    train_toy(tmp_path, max_epochs=1)
+    last = tmp_path / "last.ckpt"
+    before = last.read_bytes()
+
+    def no_system_temp(*args, **kwargs):
+        raise AssertionError("a checkpoint went through the system temp folder")
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_system_temp)
+    real_save = torch.save
+
+    def dies_half_way(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)
+        f.truncate(f.tell() // 2)
+        raise OSError("the disk filled while writing a checkpoint")
+
+    monkeypatch.setattr(torch, "save", dies_half_way)
+    with pytest.raises(OSError, match="disk filled"):
+        train_toy(tmp_path, max_epochs=2)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert last.read_bytes() == before and not list(tmp_path.glob(".last.ckpt.tmp-*"))
+    summary, _ = train_toy(tmp_path, max_epochs=2)
+    assert summary["resumed_from_epoch"] == 1 and summary["epochs_run"] == 2

@@ -20,15 +20,17 @@ history included. The project adds only what Lightning does not do:
   where Lightning would raise a bare unpickling error;
 - the module ends with the best epoch's weights, not the last one's.
 
-Lightning writes checkpoints through an fsspec transaction (a temporary file moved into place:
-atomic when the system temp folder is on the checkpoints' filesystem, a copy otherwise), so a
-damaged ``last.ckpt`` follows a kill during such a copy, or damage after it was written.
+- checkpoints are written beside their final name and renamed into place (:class:`AtomicCheckpointIO`),
+  so a kill leaves the previous ``last.ckpt`` whole: Lightning's own writer goes through the system
+  temp folder and *copies* when that is another filesystem (a tmpfs ``/tmp``), and a kill during the
+  copy tore ``last.ckpt``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -38,8 +40,10 @@ import pytorch_lightning as pl
 import torch
 from pydantic import Field, StrictFloat
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader
 
+from s2kd.datasets.atomic import temporary_name
 from s2kd.errors import InputError
 from s2kd.params import Count, Flag, Params, PositiveInt
 from s2kd.training.callbacks import EpochMetricsCollector, FiniteLossCallback
@@ -86,6 +90,25 @@ class TrainerParams(Params):
     log_every_n_steps: PositiveInt = 10
     limit_train_batches: BatchLimit = None
     limit_val_batches: BatchLimit = None
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, writing a local checkpoint to a temporary name in its own folder and
+    renaming it into place (atomic on any filesystem); remote paths (``s3://``) go through Lightning's."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        if "://" in str(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temporary_name(path)
+        try:
+            with open(tmp, "wb") as f:  # a Python file object: what the chaos harness can interrupt
+                torch.save(checkpoint, f)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def make_trainer(
@@ -143,6 +166,7 @@ def make_trainer(
         log_every_n_steps=trainer.log_every_n_steps,
         logger=logger if logger is not None else False,
         callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
         default_root_dir=checkpoint_dir,
         **limits,
     )
