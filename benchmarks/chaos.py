@@ -2,29 +2,39 @@
 
 Usage (from the project root)::
 
-    python benchmarks/chaos.py --trials 30 [--kills 1] [--seed 0] [--out data/08_reporting/chaos]
+    python benchmarks/chaos.py --trials 30 [--kills 1] [--mode time|write|mixed] [--budget tiny|ci] [--seed 0]
 
 Each trial works in a fresh copy of the project (``conf``, ``src``, ``pyproject.toml``; empty ``data/``, its
-own MLflow store) with the tiny chain of the tests (``tests.helpers.tiny``) and the ``openai`` narrator against
-the local OpenAI-compatible test server (``tests/narrators/fake_openai.py``), so that paid requests are counted.
-The chain is first run once uninterrupted (the reference). Then, per trial, ``kedro run`` is started and killed
-(SIGKILL to its process group) ``--kills`` times at moments drawn uniformly over the reference's wall time
-(seeded), each time started again, then run until it completes. The harness then compares:
+own MLflow store) with the tiny chain of the tests (``tests.helpers.tiny``; ``--budget ci``: the CI test's,
+smaller) and the ``openai`` narrator against the local OpenAI-compatible test server
+(``tests/narrators/fake_openai.py``), so that paid requests are counted. The chain is first run once
+uninterrupted (the reference, its file writes logged). Then, per trial, ``kedro run`` is killed ``--kills``
+times, each time started again, then run until it completes. A kill is
 
-- every output under ``data/`` with the reference's: tables exactly (the columns that measure time or memory,
-  name MLflow runs or say whether a narrative came from the cache are left out), models by their state dicts,
-  JSON by value (the same measured keys left out), other files by bytes;
-- requests the server answered against the distinct prompts of the chain: a prompt asked twice was paid twice;
-- the MLflow store: no run left ``RUNNING``, and no model logged by more than one finished run.
+- ``time``: SIGKILL to the run's process group at a moment drawn uniformly over the reference's wall time;
+- ``write``: the run kills itself in the middle of a file write (half of the file on disk), the ``n``-th write
+  of a kind (narrative cache record, checkpoint, catalog output, MLflow artifact, in turn; ``n`` uniform over
+  the writes of that kind the reference made and earlier attempts of the trial have not), through
+  ``benchmarks/chaos_site/sitecustomize.py``;
 
-It prints a table (trial, kills, where each kill landed, re-runs, differences, duplicate requests, runs left
-running) and writes it, with every difference, to ``--out``. Exit status 1 when anything differs.
+both seeded. After each kill, every file under ``data/`` must still read whole (torn files). After the trial:
+
+- every output under ``data/`` against the reference's: tables exactly (the columns that measure time or
+  memory, name MLflow runs or say whether a narrative came from the cache are left out), models by their state
+  dicts, JSON by value (the same measured keys left out), the report by its tables, other files by bytes;
+- requests paid again: a request asked in an earlier attempt and again later. Its answer may have been lost in
+  flight (answered, not yet written when the process died: no client can keep it; at most the narrator's
+  concurrency per kill) or have been saved in the cache before the kill (a fault);
+- the MLflow store: no run left ``RUNNING``, no model logged by more than one finished run, no artifact folder
+  of a run the store does not hold.
+
+It prints a table (trial, kills, where each kill landed, re-runs, and the counts above) and writes it, with
+every finding, to ``--out``. Exit status 1 when any fault (:data:`FAULTS`) is found.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -38,20 +48,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-#: columns and keys that measure the run (time, memory, latency), name its MLflow runs or its cache use
-VOLATILE = re.compile(r"(seconds|_s$|latency|memory|peak|mlflow|run_id|cached|cache_hits|requests|estimated_cost|"
-                      r"wall|duration|started|finished|timestamp|created|_ms$|per_s$|throughput|speed-up|"
-                      r"epochs_trained_now)", re.I)
-#: a versioned dataset's file: ``<name>/<version>/<name>``; the latest version is compared
-VERSIONED = re.compile(r"^(.+)/(\d{4}-\d\d-\d\dT\d\d\.\d\d\.\d\d\.\d{3}Z)/([^/]+)$")
-#: files whose content is a measurement or a log, not a result
+# benchmarks/chaos_checks.py
+from chaos_checks import (  # noqa: E402
+    cache_texts,
+    chaos_answer,
+    differences,
+    mlflow_state,
+    paid_twice,
+    request_key,
+    torn_files,
+)
+
 #: plain one-line log records (not rich's wrapped ones), so that the last node started can be read off the log
 LOGGING = """version: 1
 disable_existing_loggers: false
@@ -59,19 +73,32 @@ formatters: {plain: {format: "%(asctime)s %(name)s %(levelname)s %(message)s"}}
 handlers: {console: {class: logging.StreamHandler, formatter: plain, stream: ext://sys.stdout}}
 root: {handlers: [console], level: INFO}
 """
-SKIP = re.compile(r"(\.log$|\.tmp|/checkpoints/|/teacher_targets/|\.png$|\.html$|\.ckpt$)")
 
 
-def tiny_params(base_url: str) -> dict[str, Any]:
-    from tests.helpers import tiny
+#: the CI test's chain: the tiny one, smaller (kills cost a re-run each; the test has 3 of them)
+CI_BUDGET = {"ingest": {"synthetic": {"n_times": 120}},
+             "train_teacher": {"max_epochs": 1, "max_train_samples": 16, "max_val_samples": 8},
+             "distill": {"max_epochs": 1, "max_train_samples": 16, "max_val_samples": 8},
+             "evaluate": {"latency_repeats": 1, "latency_warmup": 0, "panel_samples": 1}}
+#: the kinds of files a write kill aims at, in turn (benchmarks/chaos_site/sitecustomize.py), in the order
+#: they are first written: a trial's later kills, in runs that resume, still find writes of their kind
+WRITE_KINDS = ("cache", "checkpoint", "output", "tracking")
+SITE = ROOT / "benchmarks" / "chaos_site"
 
-    return tiny(narrate={"narrator": "openai", "openai": {
+
+def chain_params(base_url: str, budget: str = "tiny") -> dict[str, Any]:
+    """The parameters of the chaos chain: the tests' tiny chain (``ci``: smaller), narrated by ``openai``
+    against the local test server."""
+    from tests.helpers import merge, tiny
+
+    params = tiny(narrate={"narrator": "openai", "openai": {
         "base_url": base_url, "model": "fake-vlm", "max_concurrency": 2, "timeout_s": 5.0,
         "backoff_initial_s": 0.01, "backoff_max_s": 0.05, "on_failure": "raise"}})
+    return merge(params, CI_BUDGET) if budget == "ci" else params
 
 
-def make_project(root: Path, base_url: str) -> Path:
-    """A fresh copy of the project with the ``chaos`` environment: the tiny chain, the fake server."""
+def make_project(root: Path, base_url: str, budget: str = "tiny") -> Path:
+    """A fresh copy of the project with the ``chaos`` environment: the chain, the fake server."""
     root.mkdir(parents=True)
     for name in ("conf", "src"):
         shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "local"))
@@ -80,7 +107,7 @@ def make_project(root: Path, base_url: str) -> Path:
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(ROOT / name, root / name)
     (root / "conf" / "chaos" / "logging.yml").write_text(LOGGING)
-    for group, values in tiny_params(base_url).items():
+    for group, values in chain_params(base_url, budget).items():
         (root / "conf" / "chaos" / f"parameters_{group}.yml").write_text(yaml.safe_dump({group: values}))
     return root
 
@@ -89,142 +116,126 @@ def command() -> list[str]:
     return [str(Path(sys.executable).with_name("kedro")), "run", "--env", "chaos"]
 
 
-def environ(root: Path) -> dict[str, str]:
+def environ(root: Path, **chaos: str) -> dict[str, str]:
+    """A run's environment: offline, its own MLflow store, plain logs; ``chaos``: the write hooks' variables
+    (``S2KD_CHAOS_WRITE_LOG``, ``S2KD_CHAOS_KILL_AT_WRITE``), with their module first on the path."""
+    path = os.pathsep.join(p for p in (str(SITE), os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1", "OPENAI_API_KEY": "test-key",
             "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "PYTHONHASHSEED": "0",
-            "KEDRO_LOGGING_CONFIG": str(root / "conf" / "chaos" / "logging.yml")}
+            "KEDRO_LOGGING_CONFIG": str(root / "conf" / "chaos" / "logging.yml"), "PYTHONPATH": path, **chaos}
 
 
-def last_node(log: str) -> str:
-    """The node a run was in when its log ends (``start-up`` before the first node)."""
+def where(log: str) -> str:
+    """The node a run was in when its log ends (``start-up`` before the first node), and the file a write
+    kill tore."""
     nodes = re.findall(r"Running node: ([\w.]+)", log)
-    return nodes[-1] if nodes else "start-up"
+    node = nodes[-1] if nodes else "start-up"
+    torn = re.search(r"chaos: killed while writing (\S+) \((\w+) write", log)
+    return f"{node} ({torn[2]}: {Path(torn[1]).name})" if torn else node
 
 
-def attempt(root: Path, kill_after: float | None, log: Path) -> tuple[int | None, str]:
-    """One ``kedro run``: killed (its whole process group) after ``kill_after`` seconds, or to its end.
-    Returns ``(exit code or None when killed, the node it was in)``."""
+def attempt(root: Path, log: Path, kill_after: float | None = None, **chaos: str) -> tuple[int | None, str]:
+    """One ``kedro run``: killed (its whole process group) after ``kill_after`` seconds, or by the write hook
+    (``chaos``), or to its end. Returns ``(exit code, or None when killed; where it was)``."""
     with log.open("w") as out:
-        proc = subprocess.Popen(command(), cwd=root, env=environ(root), stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(command(), cwd=root, env=environ(root, **chaos), stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
         try:
             code = proc.wait(timeout=kill_after)
         except subprocess.TimeoutExpired:
+            code = -signal.SIGKILL
+        try:  # the whole group: nothing it started outlives it
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            code = None
-    return code, last_node(log.read_text(errors="replace"))
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    return (None if code == -signal.SIGKILL else code), where(log.read_text(errors="replace"))
 
 
-def run_to_completion(root: Path, logs: Path, name: str, max_runs: int = 5) -> int:
+def run_to_completion(root: Path, logs: Path, name: str, max_runs: int = 5, **chaos: str) -> int:
     """Run the command until it exits 0; the number of runs it took (an error after ``max_runs``)."""
     for i in range(1, max_runs + 1):
-        code, where = attempt(root, None, logs / f"{name}-run{i}.log")
+        code, at = attempt(root, logs / f"{name}-run{i}.log", **chaos)
         if code == 0:
             return i
-        print(f"    {name}: run {i} failed (exit {code}) in {where}", flush=True)
+        print(f"    {name}: run {i} failed (exit {code}) in {at}", flush=True)
     tail = (logs / f"{name}-run{max_runs}.log").read_text(errors="replace")[-3000:]
     raise RuntimeError(f"{name}: kedro run did not complete in {max_runs} runs; the end of its log:\n{tail}")
 
 
-def _frame(path: Path) -> pd.DataFrame:
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    return frame[[c for c in frame.columns if not VOLATILE.search(str(c))]]
+def reference_run(work: Path, out: Path, server: Any, budget: str) -> dict[str, Any]:
+    """The uninterrupted chain: its project, wall time and writes per kind (what kills are drawn over)."""
+    root = make_project(work / "reference", server.base_url, budget)
+    writes = out / "reference-writes.tsv"
+    writes.unlink(missing_ok=True)
+    start = time.perf_counter()
+    run_to_completion(root, out, "reference", max_runs=1, S2KD_CHAOS_WRITE_LOG=str(writes))
+    wall = time.perf_counter() - start
+    kinds = pd.read_csv(writes, sep="\t", names=["kind", "path"])["kind"].value_counts().to_dict()
+    print(f"reference: {wall:.0f} s, {server.count} requests ({len({request_key(b) for b in server.bodies()})} "
+          f"distinct), writes {kinds}", flush=True)
+    return {"root": root, "wall": wall, "writes": kinds}
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json(v) for k, v in value.items() if not VOLATILE.search(str(k))}
-    if isinstance(value, list):
-        return [_json(v) for v in value]
-    return value
+def trial(n: int, args: argparse.Namespace, reference: dict[str, Any], server: Any, work: Path,
+          rng: random.Random) -> dict[str, Any]:
+    """Kill the chain ``args.kills`` times, run it to completion, check; the trial's row."""
+    root = make_project(work / f"trial{n}", server.base_url, args.budget)
+    landed, torn, saved, bodies = [], [], [], []
+    kinds = [k for k in WRITE_KINDS if reference["writes"].get(k)]
+    done = dict.fromkeys(kinds, 0)  # writes made by earlier attempts: cache records and checkpoints are not redone
+    finished = False
+    for k in range(args.kills):
+        mode = args.mode if args.mode != "mixed" else ("time", "write")[k % 2]
+        before, writes = server.count, args.out / f"trial{n}-kill{k + 1}-writes.tsv"
+        writes.unlink(missing_ok=True)
+        if mode == "time":
+            delay = rng.uniform(0.0, reference["wall"])
+            code, at = attempt(root, args.out / f"trial{n}-kill{k + 1}.log", kill_after=delay,
+                               S2KD_CHAOS_WRITE_LOG=str(writes))
+            aim = f"@{delay:.0f}s"
+        else:
+            kind = kinds[((n - 1) * args.kills + k) % len(kinds)]
+            left = reference["writes"][kind] - (done[kind] if kind != "output" else 0)
+            index = rng.randint(1, max(1, left))
+            code, at = attempt(root, args.out / f"trial{n}-kill{k + 1}.log", S2KD_CHAOS_WRITE_LOG=str(writes),
+                               S2KD_CHAOS_KILL_AT_WRITE=f"{kind}:{index}")
+            aim = f"{kind} write {index}"
+        if writes.exists():
+            for kind, count in pd.read_csv(writes, sep="\t", names=["kind", "path"])["kind"].value_counts().items():
+                done[kind] = done.get(kind, 0) + int(count)
+        bodies.append(server.bodies()[before:])
+        if code is not None:
+            landed.append(f"(finished before {aim})" if code == 0 else f"(failed, exit {code}: {at})")
+            finished = code == 0
+            break
+        landed.append(f"{at} [{aim}]")
+        torn += [f"kill {k + 1}: {t}" for t in torn_files(root / "data")]
+        saved.append(cache_texts(root / "data"))
+    reruns = 0
+    if not finished:
+        before = server.count
+        reruns = run_to_completion(root, args.out, f"trial{n}")
+        bodies.append(server.bodies()[before:])
+    diffs = differences(reference["root"] / "data", root / "data")
+    again, again_saved = paid_twice(bodies, saved)
+    state = mlflow_state(root)
+    (args.out / f"trial{n}-findings.json").write_text(json.dumps(
+        {"landed": landed, "differences": diffs, "torn": torn, **state}, indent=2))
+    for line in [*diffs[:20], *torn[:20]]:
+        print(f"    {line}", flush=True)
+    return {"trial": n, "kills": sum(not x.startswith("(") for x in landed), "landed": "; ".join(landed),
+            "reruns": reruns, "differences": len(diffs), "torn_files": len(torn),
+            "requests": sum(map(len, bodies)), "paid_again_in_flight": again - again_saved,
+            "paid_again_saved": again_saved, "running": state["running"],
+            **{key: len(state[key]) for key in MLFLOW_FAULTS}}
 
 
-def _tables(path: Path) -> list[list[list[str]]]:
-    """The markdown tables of a report, without their measured columns (:data:`VOLATILE`)."""
-    tables, rows = [], []
-    for line in [*path.read_text().splitlines(), ""]:
-        if line.startswith("|"):
-            rows.append([c.strip() for c in line.strip("|").split("|")])
-        elif rows:
-            keep = [i for i, h in enumerate(rows[0]) if not VOLATILE.search(h)]
-            tables.append([[r[i] for i in keep if i < len(r)] for r in rows])
-            rows = []
-    return tables
-
-
-def _state(path: Path) -> dict[str, Any]:
-    import torch
-
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    return payload.get("state_dict", payload) if isinstance(payload, dict) else payload
-
-
-def differences(reference: Path, trial: Path) -> list[str]:
-    """What differs between two ``data/`` trees (results only; see :data:`VOLATILE` and :data:`SKIP`)."""
-    def files(root: Path) -> dict[str, Path]:
-        found: dict[str, tuple[str, Path]] = {}
-        for p in sorted(root.rglob("*")):
-            rel = p.relative_to(root).as_posix()
-            if not p.is_file() or SKIP.search("/" + rel) or p.name == ".gitkeep":
-                continue
-            version = VERSIONED.match(rel)
-            key, stamp = (f"{version[1]}/<latest>/{version[3]}", version[2]) if version else (rel, "")
-            if key not in found or stamp > found[key][0]:
-                found[key] = (stamp, p)
-        return {k: p for k, (_, p) in found.items()}
-
-    ref, got = files(reference), files(trial)
-    out = [f"missing: {k}" for k in sorted(set(ref) - set(got))] + [f"extra: {k}" for k in sorted(set(got) - set(ref))]
-    for key in sorted(set(ref) & set(got)):
-        a, b = ref[key], got[key]
-        try:
-            if a.suffix in (".parquet", ".csv"):
-                pd.testing.assert_frame_equal(_frame(a), _frame(b), check_exact=True)
-            elif a.suffix == ".json":
-                if _json(json.loads(a.read_text())) != _json(json.loads(b.read_text())):
-                    out.append(f"differs: {key}")
-            elif a.suffix in (".pt", ".pth"):
-                sa, sb = _state(a), _state(b)
-                if sa.keys() != sb.keys() or any(not np.array_equal(np.asarray(sa[k]), np.asarray(sb[k])) for k in sa):
-                    out.append(f"differs: {key} (weights)")
-            elif a.suffix == ".md":
-                if _tables(a) != _tables(b):
-                    out.append(f"differs: {key} (its tables)")
-            elif a.suffix in (".nc", ".npz", ".onnx"):
-                if a.read_bytes() != b.read_bytes() and a.suffix != ".nc":
-                    out.append(f"differs: {key}")
-                elif a.suffix == ".nc":
-                    import xarray as xr
-
-                    with xr.open_dataset(a, engine="h5netcdf") as x, xr.open_dataset(b, engine="h5netcdf") as y:
-                        if not x.identical(y):
-                            out.append(f"differs: {key}")
-            elif a.read_bytes() != b.read_bytes():
-                out.append(f"differs: {key}")
-        except AssertionError as exc:
-            out.append(f"differs: {key} ({str(exc).splitlines()[0][:120]})")
-    return out
-
-
-def mlflow_state(root: Path) -> dict[str, Any]:
-    """Runs left RUNNING, and models logged by more than one finished run, in a project's MLflow store."""
-    import mlflow
-
-    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
-    runs = mlflow.search_runs(search_all_experiments=True, max_results=100000)
-    if runs.empty:
-        return {"running": 0, "duplicate_models": [], "runs": 0}
-    running = int((runs["status"] == "RUNNING").sum())
-    finished = runs[runs["status"] == "FINISHED"]
-    models = finished["tags.model"].dropna() if "tags.model" in finished else pd.Series(dtype=str)
-    duplicates = sorted(models[models.duplicated()].unique())
-    return {"running": running, "duplicate_models": duplicates, "runs": len(runs)}
-
-
-def _request_key(record: dict[str, Any]) -> str:
-    """What a request asks (its whole body: prompt, images, model, settings): the same key twice = paid twice."""
-    return hashlib.sha256(json.dumps(record["body"], sort_keys=True).encode()).hexdigest()
+#: what the MLflow store must not hold (:func:`chaos_checks.mlflow_state`)
+MLFLOW_FAULTS = ("duplicate_models", "orphan_artifacts", "pending_models", "duplicate_logged_models",
+                 "duplicate_versions")
+#: the columns that must be 0 (``paid_again_in_flight`` is bounded by the narrator's concurrency per kill)
+FAULTS = ("differences", "torn_files", "paid_again_saved", "running", *MLFLOW_FAULTS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--kills", type=int, default=1, help="kills per trial before it runs to completion")
+    parser.add_argument("--mode", choices=("time", "write", "mixed"), default="time",
+                        help="time: at a moment uniform over the reference's wall time; write: in the middle of "
+                             "a file write (output, cache, checkpoint, tracking in turn); mixed: alternately")
+    parser.add_argument("--budget", choices=("tiny", "ci"), default="tiny", help="the chain's size (ci: the test's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "08_reporting" / "chaos")
     parser.add_argument("--keep", action="store_true", help="keep the trials' project copies")
@@ -242,37 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="s2kd-chaos-"))
     rows: list[dict[str, Any]] = []
     try:
-        with FakeOpenAIServer(api_key="test-key") as server:
-            reference = make_project(work / "reference", server.base_url)
-            start = time.perf_counter()
-            run_to_completion(reference, args.out, "reference", max_runs=1)
-            wall = time.perf_counter() - start
-            distinct = len({_request_key(r) for r in server.requests})
-            print(f"reference: {wall:.0f} s, {server.count} requests, {distinct} distinct", flush=True)
-            for trial in range(1, args.trials + 1):
-                before = server.count
-                root = make_project(work / f"trial{trial}", server.base_url)
-                landed = []
-                for k in range(args.kills):
-                    delay = rng.uniform(0.0, wall)
-                    code, where = attempt(root, delay, args.out / f"trial{trial}-kill{k + 1}.log")
-                    landed.append(f"{where} @{delay:.0f}s" if code is None else f"(finished before {delay:.0f}s)")
-                reruns = run_to_completion(root, args.out, f"trial{trial}")
-                diffs = differences(reference / "data", root / "data")
-                asked = [_request_key(r) for r in server.requests[before:]]
-                paid, duplicates = len(asked), len(asked) - len(set(asked))
-                state = mlflow_state(root)
-                rows.append({"trial": trial, "kills": args.kills, "landed": "; ".join(landed), "reruns": reruns,
-                             "differences": len(diffs), "requests": paid,
-                             "duplicate_requests": duplicates, "running": state["running"],
-                             "duplicate_models": len(state["duplicate_models"])})
+        with FakeOpenAIServer(api_key="test-key", answer=chaos_answer) as server:
+            reference = reference_run(work, args.out, server, args.budget)
+            for n in range(1, args.trials + 1):
+                rows.append(trial(n, args, reference, server, work, rng))
                 print("  " + json.dumps(rows[-1]), flush=True)
-                for d in diffs[:20]:
-                    print(f"    {d}", flush=True)
-                (args.out / f"trial{trial}-differences.json").write_text(json.dumps({"differences": diffs, **state},
-                                                                                   indent=2))
                 if not args.keep:
-                    shutil.rmtree(root, ignore_errors=True)
+                    shutil.rmtree(work / f"trial{n}", ignore_errors=True)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -281,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     from s2kd.reporting import markdown_table
 
     print(markdown_table(table))
-    bad = table[["differences", "duplicate_requests", "running", "duplicate_models"]].to_numpy().sum()
+    bad = int(table[list(FAULTS)].to_numpy().sum()) if len(table) else 0
     return 1 if bad else 0
 
 

@@ -136,3 +136,20 @@ def test_a_resumed_training_continues_the_run_of_the_killed_attempt(tmp_path):
     assert attempt(shared, kill=False)[0] not in (first, other, newer)
     named = mlflow.search_runs(experiment_names=["e"], filter_string="attributes.run_name = 'student_plain'")
     assert len(named) == 4
+
+
+def test_models_left_pending_by_a_killed_run_are_marked_failed(tmp_path):
+    """A run killed while its model's files were written leaves the logged model PENDING for ever; closing
+    the dead run marks it FAILED. A live run's pending model is left to it."""
+    from mlflow.entities import LoggedModelStatus
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    use_experiment("e")
+    models = {}
+    for name, tag in {"dead": process_tag(_dead_pid()), "alive": process_tag()}.items():
+        mlflow.start_run(run_name=name, tags={PROCESS_TAG: tag})
+        models[name] = mlflow.initialize_logged_model(name="forecaster").model_id
+        mlflow.end_run("RUNNING")
+    close_dead_runs()
+    status = {name: mlflow.get_logged_model(i).status for name, i in models.items()}
+    assert status == {"dead": LoggedModelStatus.FAILED, "alive": LoggedModelStatus.PENDING}

@@ -65,10 +65,26 @@ def log_forecaster(run_id: str, payload: Mapping[str, Any], stats: Mapping[str, 
                    registered_name: str | None, transform_options: Mapping[str, Any] | None = None) -> str:
     """Log the student of ``payload`` to the run ``run_id`` as an MLflow model named ``forecaster``
     (signature with a dynamic batch, ``example`` as the input example) and register it under
-    ``registered_name``; returns the model's URI."""
+    ``registered_name``; returns the model's URI.
+
+    Once per run: a run that holds a finished ``forecaster`` already (a ``kedro run`` started again after a
+    kill continues its models' runs, :mod:`s2kd.tracking`) keeps it, and it is registered only when no
+    version of ``registered_name`` comes from that run yet."""
     import mlflow
+    from mlflow.entities import LoggedModelStatus
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
+
+    client = mlflow.tracking.MlflowClient()
+    experiment = client.get_run(run_id).info.experiment_id
+    found = mlflow.search_logged_models([experiment], f"source_run_id = '{run_id}' AND name = 'forecaster'",
+                                        output_format="list")
+    logged = [m for m in found if m.status == LoggedModelStatus.READY]
+    if logged:
+        uri = logged[0].model_uri
+        if registered_name and not client.search_model_versions(f"name = '{registered_name}' and run_id = '{run_id}'"):
+            mlflow.register_model(uri, registered_name)
+        return uri
 
     model = load_model(payload).eval()
     output = forecast_physical(model, example, stats, transform_options)

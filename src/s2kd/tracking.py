@@ -70,7 +70,8 @@ def process_tag(pid: int | None = None) -> str:
 def close_dead_runs() -> list[str]:
     """Mark ``KILLED`` every ``RUNNING`` run of the store whose process (``s2kd.process`` tag) was on
     this host and no longer exists: a ``kedro run`` killed with SIGKILL could not end its runs itself.
-    Runs of other hosts, and runs without the tag, are left alone. Returns the ids marked."""
+    Runs of other hosts, and runs without the tag, are left alone. Logged models such a run left
+    ``PENDING`` are marked ``FAILED``. Returns the ids of the runs marked."""
     import mlflow
 
     client = mlflow.tracking.MlflowClient()
@@ -85,7 +86,22 @@ def close_dead_runs() -> list[str]:
             if _started(int(owner[1])) != owner[2]:
                 client.set_terminated(run.info.run_id, "KILLED")
                 closed.append(run.info.run_id)
+    _fail_abandoned_models(client, experiments)
     return closed
+
+
+def _fail_abandoned_models(client: Any, experiments: list[str]) -> None:
+    """Mark ``FAILED`` the logged models left ``PENDING`` by a run that no longer runs (killed while its
+    model's files were being written): nobody will finish them."""
+    import mlflow
+    from mlflow.entities import LoggedModelStatus
+
+    for i in range(0, len(experiments), 100):  # (a filter on status matches nothing in MLflow 3.17's SQL store)
+        for model in mlflow.search_logged_models(experiment_ids=experiments[i:i + 100], output_format="list"):
+            if model.status != LoggedModelStatus.PENDING or not model.source_run_id:
+                continue
+            if client.get_run(model.source_run_id).info.status != "RUNNING":
+                client.finalize_logged_model(model.model_id, "FAILED")
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -172,6 +172,14 @@ def test_the_student_as_an_mlflow_model_forecasts_what_the_pipeline_writes(train
     frames = new["air"].values[-4:][None, :, None].astype(np.float32)  # kelvin, as in the file
     np.testing.assert_allclose(loaded.predict(frames)[0, :, 0], out["air"].values, rtol=1e-6)
     assert mlflow.pyfunc.load_model(uri).predict(np.repeat(frames, 3, axis=0)).shape == (3, 4, 1, 25, 53)
+    # a kedro run started again after a kill logs its students to the same runs: once per run, registered once
+    client = mlflow.tracking.MlflowClient()
+    assert log_forecaster(run.info.run_id, payload, stats, example, registered_name="s2kd-ncep-student") == uri
+    assert len(mlflow.search_logged_models(experiment_ids=[experiment], output_format="list")) == 1
+    assert len(client.search_model_versions("name = 's2kd-ncep-student'")) == 1
+    # killed between logging and registering: the next run registers the model it finds
+    assert log_forecaster(run.info.run_id, payload, stats, example, registered_name="s2kd-ncep-other") == uri
+    assert [v.source for v in client.search_model_versions("name = 's2kd-ncep-other'")] == [uri]
 
 
 @pytest.mark.parametrize("transform, options", [("log1p", {}), ("dbz", {"rate_factor": 12, "threshold_mmh": 0.1,
