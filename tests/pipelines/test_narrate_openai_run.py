@@ -16,7 +16,7 @@ from kedro.framework.startup import bootstrap_project
 
 from tests.narrators.fake_openai import FakeOpenAIServer
 
-TINY = {"n_times": 160, "height": 8, "width": 16, "events_per_year": 40.0}
+TINY = {"n_times": 100, "height": 8, "width": 16, "events_per_year": 40.0}
 
 
 def _files_contain(root, needle: str) -> list[str]:
@@ -33,7 +33,7 @@ def test_kedro_run_with_the_openai_narrator_never_leaks_the_key(project, monkeyp
     caplog.set_level(logging.DEBUG)
     with FakeOpenAIServer(api_key=key, faults=["429", "500_echo"]) as server:
         params = {
-            "ingest": {"synthetic": TINY},
+            "ingest": {"synthetic": TINY, "windows": {"stride": 2}},  # ~45 samples to narrate
             "narrate": {"narrator": "openai", "openai": {
                 "base_url": server.base_url, "model": "fake-vlm", "max_concurrency": 2, "timeout_s": 5.0,
                 "backoff_initial_s": 0.01, "backoff_max_s": 0.05, "on_failure": "raise"}},
