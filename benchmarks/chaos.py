@@ -76,7 +76,7 @@ root: {handlers: [console], level: INFO}
 
 
 #: the CI test's chain: the tiny one, smaller (kills cost a re-run each; the test has 3 of them)
-CI_BUDGET = {"ingest": {"synthetic": {"n_times": 120}, "windows": {"stride": 2}},  # ~50 windows to narrate
+CI_BUDGET = {"ingest": {"synthetic": {"n_times": 96}, "windows": {"stride": 2}},  # ~38 windows to narrate
              "train_teacher": {"max_epochs": 1, "max_train_samples": 16, "max_val_samples": 8},
              "distill": {"max_epochs": 1, "max_train_samples": 16, "max_val_samples": 8},
              "evaluate": {"latency_repeats": 1, "latency_warmup": 0, "panel_samples": 1}}
