@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from s2kd.datasets.atomic import temporary_name
 from s2kd.models import config_to_dict
 from s2kd.recipes.jobs import TrainingJob
 from s2kd.training.trainer import TrainerParams
@@ -157,7 +158,7 @@ def _remember_run(checkpoint_dir: Path | None, run_id: str) -> None:
         return
     path = Path(checkpoint_dir) / RUN_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temporary_name(path)
     tmp.write_text(json.dumps({"run_id": run_id}))
     os.replace(tmp, path)
 
