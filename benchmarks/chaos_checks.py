@@ -102,8 +102,6 @@ def differences(reference: Path, trial: Path) -> list[str]:
     return out
 
 
-
-
 #: a temporary of an atomic write (``.name.tmp-<pid>``, the narrative cache's ``.<key>.<random>.tmp``)
 TEMPORARY = re.compile(r"^\..*\.tmp(-\d+)?$")
 
@@ -123,7 +121,8 @@ def _load(path: Path) -> None:
         torch.load(path, map_location="cpu", weights_only=False)
     elif suffix in (".npz", ".npy"):
         loaded = np.load(path, allow_pickle=False)
-        [loaded[k] for k in loaded.files] if suffix == ".npz" else np.asarray(loaded)
+        for key in loaded.files if suffix == ".npz" else ():  # an .npz member is read when asked for
+            loaded[key]
     elif suffix == ".nc":
         import xarray as xr
 
