@@ -35,6 +35,9 @@ every finding, to ``--out``. Exit status 1 when any fault (:data:`FAULTS`) is fo
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import functools
+import importlib
 import json
 import os
 import random
@@ -83,6 +86,9 @@ CI_BUDGET = {"ingest": {"synthetic": {"n_times": 96}, "windows": {"stride": 2}},
 #: the kinds of files a write kill aims at, in turn (benchmarks/chaos_site/sitecustomize.py), in the order
 #: they are first written: a trial's later kills, in runs that resume, still find writes of their kind
 WRITE_KINDS = ("cache", "checkpoint", "output", "tracking")
+#: the pipelines of ``kedro run``, in the order output-write kills aim at them: the short ones first, where timed
+#: kills seldom land
+PIPELINES = ("ingest", "report", "narrate", "evaluate", "train_teacher", "distill")
 SITE = ROOT / "benchmarks" / "chaos_site"
 
 
@@ -125,13 +131,50 @@ def environ(root: Path, **chaos: str) -> dict[str, str]:
             "KEDRO_LOGGING_CONFIG": str(root / "conf" / "chaos" / "logging.yml"), "PYTHONPATH": path, **chaos}
 
 
+@functools.cache
+def nodes_of_chain() -> dict[str, tuple[str, str]]:
+    """Each node of the chain by how Kedro's log starts it (``Running node: <this>(...)``): its pipeline and
+    full (namespaced) name."""
+    return {str(node).split("(")[0]: (name, node.name) for name in PIPELINES
+            for node in importlib.import_module(f"s2kd.pipelines.{name}").create_pipeline().nodes}
+
+
+#: a node starting in Kedro's log: its timestamp (our plain format) and how the log names it
+RUNNING = re.compile(r"^(\S+ \S+) \S+ INFO Running node: ([^(\n]+)\(", re.M)
+
+
+def node_label(logged: str) -> str:
+    """``pipeline/node`` of a node as the log starts it."""
+    pipeline, name = nodes_of_chain().get(logged, ("?", logged))
+    return f"{pipeline}/{name}"
+
+
 def where(log: str) -> str:
-    """The node a run was in when its log ends (``start-up`` before the first node), and the file a write
-    kill tore."""
-    nodes = re.findall(r"Running node: ([\w.]+)", log)
-    node = nodes[-1] if nodes else "start-up"
+    """The pipeline and node a run was in when its log ends (``start-up`` before the first node), and the file a
+    write kill tore."""
+    nodes = RUNNING.findall(log)
+    node = node_label(nodes[-1][1]) if nodes else "start-up"
     torn = re.search(r"chaos: killed while writing (\S+) \((\w+) write", log)
     return f"{node} ({torn[2]}: {Path(torn[1]).name})" if torn else node
+
+
+def read_writes(path: Path) -> pd.DataFrame:
+    """A write log of ``sitecustomize``: kind, path (relative to the project), unix time."""
+    return pd.read_csv(path, sep="\t", names=["kind", "path", "time"])
+
+
+def output_writes_by_pipeline(writes: pd.DataFrame, log: str) -> dict[str, list[int]]:
+    """The reference's output writes under ``data/`` by the pipeline whose node was running when it was made:
+    ``{pipeline: [n, ...]}``, ``n`` counting output writes from 1 (what ``S2KD_CHAOS_KILL_AT_WRITE`` takes)."""
+    starts = [(dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp(), node_label(node).split("/")[0])
+              for stamp, node in RUNNING.findall(log)]
+    out: dict[str, list[int]] = {}
+    outputs = writes[writes["kind"] == "output"].reset_index(drop=True)
+    for n, row in enumerate(outputs.itertuples(), start=1):
+        running = [pipeline for start, pipeline in starts if start <= row.time]
+        if running and row.path.startswith("data/"):
+            out.setdefault(running[-1], []).append(n)
+    return out
 
 
 def attempt(root: Path, log: Path, kill_after: float | None = None, **chaos: str) -> tuple[int | None, str]:
@@ -171,10 +214,13 @@ def reference_run(work: Path, out: Path, server: Any, budget: str) -> dict[str, 
     start = time.perf_counter()
     run_to_completion(root, out, "reference", max_runs=1, S2KD_CHAOS_WRITE_LOG=str(writes))
     wall = time.perf_counter() - start
-    kinds = pd.read_csv(writes, sep="\t", names=["kind", "path"])["kind"].value_counts().to_dict()
+    logged = read_writes(writes)
+    kinds = logged["kind"].value_counts().to_dict()
+    outputs = output_writes_by_pipeline(logged, (out / "reference-run1.log").read_text(errors="replace"))
     print(f"reference: {wall:.0f} s, {server.count} requests ({len({request_key(b) for b in server.bodies()})} "
-          f"distinct), writes {kinds}", flush=True)
-    return {"root": root, "wall": wall, "writes": kinds}
+          f"distinct), writes {kinds}, output writes per pipeline "
+          f"{ {name: len(ns) for name, ns in outputs.items()} }", flush=True)
+    return {"root": root, "wall": wall, "writes": kinds, "outputs": outputs}
 
 
 def trial(n: int, args: argparse.Namespace, reference: dict[str, Any], server: Any, work: Path,
@@ -186,7 +232,9 @@ def trial(n: int, args: argparse.Namespace, reference: dict[str, Any], server: A
     done = dict.fromkeys(kinds, 0)  # writes made by earlier attempts: cache records and checkpoints are not redone
     finished = False
     for k in range(args.kills):
-        mode = args.mode if args.mode != "mixed" else ("time", "write")[k % 2]
+        g = (n - 1) * args.kills + k  # the kill's number in the whole run, from 0
+        mode = args.mode if args.mode != "mixed" else ("time", "write")[g % 2]
+        w = g if args.mode == "write" else g // 2  # its number among the write kills
         before, writes = server.count, args.out / f"trial{n}-kill{k + 1}-writes.tsv"
         writes.unlink(missing_ok=True)
         if mode == "time":
@@ -195,14 +243,17 @@ def trial(n: int, args: argparse.Namespace, reference: dict[str, Any], server: A
                                S2KD_CHAOS_WRITE_LOG=str(writes))
             aim = f"@{delay:.0f}s"
         else:
-            kind = kinds[((n - 1) * args.kills + k) % len(kinds)]
-            left = reference["writes"][kind] - (done[kind] if kind != "output" else 0)
-            index = rng.randint(1, max(1, left))
+            kind = kinds[w % len(kinds)]
+            if kind == "output":  # the pipelines in turn: an output write the reference made there
+                aimed = [p for p in PIPELINES if reference["outputs"].get(p)]
+                index = rng.choice(reference["outputs"][aimed[(w // len(kinds)) % len(aimed)]])
+            else:
+                index = rng.randint(1, max(1, reference["writes"][kind] - done[kind]))
             code, at = attempt(root, args.out / f"trial{n}-kill{k + 1}.log", S2KD_CHAOS_WRITE_LOG=str(writes),
                                S2KD_CHAOS_KILL_AT_WRITE=f"{kind}:{index}")
             aim = f"{kind} write {index}"
         if writes.exists():
-            for kind, count in pd.read_csv(writes, sep="\t", names=["kind", "path"])["kind"].value_counts().items():
+            for kind, count in read_writes(writes)["kind"].value_counts().items():
                 done[kind] = done.get(kind, 0) + int(count)
         bodies.append(server.bodies()[before:])
         if code is not None:
@@ -236,6 +287,15 @@ MLFLOW_FAULTS = ("duplicate_models", "orphan_artifacts", "pending_models", "dupl
                  "duplicate_versions")
 #: the columns that must be 0 (``paid_again_in_flight`` is bounded by the narrator's concurrency per kill)
 FAULTS = ("differences", "torn_files", "paid_again_saved", "running", *MLFLOW_FAULTS)
+
+
+def coverage(table: pd.DataFrame) -> pd.Series:
+    """Kills per pipeline (``start-up``: before the first node), every pipeline of the chain listed."""
+    hits = [x.split(" ")[0].split("/")[0] for cell in table.get("landed", []) for x in str(cell).split("; ")
+            if x and not x.startswith("(")]
+    counts = pd.Series(hits, dtype=str).value_counts()
+    return counts.reindex([*PIPELINES, *sorted(set(counts.index) - set(PIPELINES))], fill_value=0).rename_axis(
+        "pipeline")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     from s2kd.reporting import markdown_table
 
     print(markdown_table(table))
+    covered = coverage(table)
+    covered.to_csv(args.out / "coverage.csv", header=["kills"])
+    print("kills per pipeline: " + ", ".join(f"{name} {count}" for name, count in covered.items()))
     bad = int(table[list(FAULTS)].to_numpy().sum()) if len(table) else 0
     return 1 if bad else 0
 

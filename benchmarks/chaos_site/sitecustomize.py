@@ -1,10 +1,11 @@
 """Loaded by ``kedro run`` processes that ``benchmarks/chaos.py`` starts (this folder is put first on their
 ``PYTHONPATH``); does nothing unless one of its variables is set.
 
-- ``S2KD_CHAOS_WRITE_LOG=<file>``: append ``<kind>\t<path>`` for every file opened for writing under the
-  working directory (the project) to ``<file>``, in order: the reference run's writes, over which the harness
-  draws where to kill. Kinds (:func:`kind_of`): ``cache`` (narrative cache records), ``checkpoint``,
-  ``tracking`` (MLflow artifacts), ``output`` (everything else: the catalog's files).
+- ``S2KD_CHAOS_WRITE_LOG=<file>``: append ``<kind>\t<path>\t<unix time>`` for every file opened for writing
+  under the working directory (the project) to ``<file>``, in order: the reference run's writes, over which the
+  harness draws where to kill (the time tells which node made each). Kinds (:func:`kind_of`): ``cache``
+  (narrative cache records), ``checkpoint``, ``tracking`` (MLflow artifacts), ``output`` (everything else: the
+  catalog's files).
 - ``S2KD_CHAOS_KILL_AT_WRITE=<kind>:<n>``: the ``n``-th file of that kind gets half of the first block written
   to it, is flushed to disk, and the process SIGKILLs itself: a kill in the middle of writing that file.
 
@@ -20,6 +21,7 @@ import io
 import os
 import signal
 import threading
+import time
 
 _LOG = os.environ.get("S2KD_CHAOS_WRITE_LOG")
 _AT = os.environ.get("S2KD_CHAOS_KILL_AT_WRITE") or ""
@@ -104,7 +106,7 @@ def _install() -> None:
             n = counts[kind]
             if _LOG:
                 with plain_open(_LOG, "a") as log:
-                    log.write(f"{kind}\t{rel}\n")
+                    log.write(f"{kind}\t{rel}\t{time.time():.3f}\n")
         if kind == kill_kind and str(n) == kill_n:
             os.write(2, f"\nchaos: killed while writing {rel} ({kind} write {n})\n".encode())
             return Dying(f)
