@@ -20,7 +20,7 @@ from typing import Any
 from s2kd.datasets.atomic import temporary_name
 from s2kd.models import config_to_dict
 from s2kd.recipes.jobs import TrainingJob
-from s2kd.training.trainer import TrainerParams
+from s2kd.training.trainer import TrainerParams, folder_lock
 
 MAX_PARAM_LENGTH = 6000
 #: MLflow 3's experiment kind for model training: the UI opens such an experiment on its runs table
@@ -206,7 +206,8 @@ def train_tracked(job: TrainingJob, trainer: TrainerParams) -> dict[str, Any]:
     import mlflow
 
     tags = {"model": job.name, "role": job.kind, "seed": str(job.run_params.get("seed", "")), **job.tags}
-    with model_run(job.name, job.run_params, tags=tags, checkpoint_dir=job.checkpoint_dir) as mlf:
+    with folder_lock(job.checkpoint_dir, job.name), \
+            model_run(job.name, job.run_params, tags=tags, checkpoint_dir=job.checkpoint_dir) as mlf:
         result = job.fit(trainer, logger=mlf)
         if mlf is not None:  # train_seconds: of the attempt that trained (a finished model found again keeps it)
             logged = mlflow.get_run(mlf.run_id).data.metrics

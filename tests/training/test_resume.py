@@ -97,3 +97,41 @@ def test_resume_logs_no_directory_warning(tmp_path, recwarn):
     train_toy(tmp_path, max_epochs=1)
     train_toy(tmp_path, max_epochs=2)
     assert not [w for w in recwarn if "exists and is not empty" in str(w.message)]
+
+
+HOLD = """
+import sys, time
+from s2kd.training.trainer import folder_lock
+with folder_lock(sys.argv[1], "toy"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_process_training_in_the_same_folder_waits_and_a_killed_holder_frees_it(tmp_path, caplog):
+    import threading
+
+    from s2kd.training.trainer import folder_lock
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        acquired = threading.Event()
+
+        def train() -> None:
+            with folder_lock(tmp_path, "toy"):
+                acquired.set()
+
+        with caplog.at_level("INFO", logger="s2kd.training.trainer"):
+            waiter = threading.Thread(target=train)
+            waiter.start()
+            assert not acquired.wait(1.5)  # the other process holds the folder
+            holder.send_signal(signal.SIGKILL)  # killed, not released: the operating system frees the lock
+            assert acquired.wait(10)
+            waiter.join()
+        assert "another process is training it" in caplog.text
+    finally:
+        holder.kill()
+        holder.wait()
+    with folder_lock(tmp_path, "toy"):  # and it is free again afterwards
+        pass

@@ -24,18 +24,23 @@ history included. The project adds only what Lightning does not do:
   so a kill leaves the previous ``last.ckpt`` whole: Lightning's own writer goes through the system
   temp folder and *copies* when that is another filesystem (a tmpfs ``/tmp``), and a kill during the
   copy tore ``last.ckpt``.
+- one process at a time trains in a folder (:func:`folder_lock`): two ``kedro run`` processes sharing a checkpoint
+  folder (the benchmark's parallel runs) that reach the same model wait for each other instead of writing
+  the same checkpoints at once; the second then finds the model finished.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import filelock
 import pytorch_lightning as pl
 import torch
 from pydantic import Field, StrictFloat
@@ -52,6 +57,8 @@ logger = logging.getLogger(__name__)
 
 MONITOR = "val_mse"
 LAST_CHECKPOINT = "last.ckpt"
+#: held in a checkpoint folder while a process trains there (:func:`folder_lock`)
+LOCK_FILE = ".training.lock"
 #: Lightning's precision settings
 Precision = Literal["64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "transformer-engine"]
 #: device ids
@@ -184,6 +191,27 @@ class ResumableEarlyStopping(EarlyStopping):
             trainer.should_stop = True
 
 
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, what: str) -> Iterator[None]:
+    """Hold ``folder``'s lock while ``what`` trains there: another process training the same model (the same
+    fingerprint, hence the same folder) waits until this one is done, then finds it finished or resumes it.
+
+    The lock is the operating system's (``filelock``: ``flock`` on POSIX): it goes with the process that held
+    it, killed or not, so a killed run never leaves a folder locked."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(folder / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        logger.info("%s: another process is training it in %s; waiting for it to finish", what, folder)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """A Lightning checkpoint's contents (tensors memory-mapped, so cheap even for big models).
 
@@ -255,9 +283,11 @@ def fit(
         resumed_from = int(read_checkpoint(last)["epoch"]) + 1
         logger.info("resuming from %s after epoch %d of %d", last, resumed_from, trainer.max_epochs)
     with warnings.catch_warnings():
-        if resumed_from:  # resuming from the folder's own last.ckpt: a non-empty folder is expected
+        # resuming from the folder's own last.ckpt, or starting in a folder without checkpoints (only its lock
+        # and run file): a non-empty folder is expected; Lightning's warning stays for old checkpoints
+        if resumed_from or not any(last.parent.glob("*.ckpt")):
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-        else:  # a fresh run: "last" finds nothing to resume, as expected
+        if not resumed_from:  # a fresh run: "last" finds nothing to resume, as expected
             warnings.filterwarnings("ignore", message=r'.*ckpt_path="last"\) is set, but there is no last checkpoint')
         trainer.fit(module, train_loader, val_loader, ckpt_path="last")
 
