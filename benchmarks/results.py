@@ -25,7 +25,9 @@ they need):
    another teacher seed) is not trained again. ``evaluate`` reads the test split, once per run.
 
 After the tuning, stages 1 and 3 go dataset by dataset (in the YAML's order), so the first datasets'
-results are complete before the later ones' teachers start.
+results are complete before the later ones' teachers start; ``jobs`` (``--jobs``) final runs at once, the cores
+shared among them as torch threads (a model reached by two runs at once is trained by one while the other
+waits: :func:`s2kd.training.trainer.folder_lock`).
 
 Then :mod:`results_doc` writes ``docs/results.md`` (ratios with paired block-bootstrap intervals over test
 windows and seeds) and its figures. MLflow runs go to the experiment named in the YAML; each run's log is
@@ -35,6 +37,7 @@ windows and seeds) and its figures. MLflow runs go to the experiment named in th
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
 import hashlib
 import json
@@ -42,7 +45,9 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -180,10 +185,17 @@ def kedro_command(env: str | None, pipelines: list[str], params: dict[str, Any],
             *(["--namespaces", ",".join(namespaces)] if namespaces else [])]
 
 
+#: kedro runs at once (``--jobs``, the YAML's ``jobs``); each gets the machine's cores divided among them
+JOBS = {"n": 1}
+
+
 def kedro_environ(experiment: str) -> dict[str, str]:
-    """The environment of a benchmark ``kedro run``: offline, no telemetry, its own MLflow experiment."""
+    """The environment of a benchmark ``kedro run``: offline, no telemetry, its own MLflow experiment, and
+    its share of the cores as torch's threads: two runs each with a thread per core oversubscribe the CPU,
+    and torch's spinning threads then make a small model's epoch ~15x slower (measured: 141 s instead of 9 s)."""
+    threads = str(max(1, (os.cpu_count() or 1) // JOBS["n"]))
     return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1",
-            "MLFLOW_EXPERIMENT_NAME": experiment}
+            "MLFLOW_EXPERIMENT_NAME": experiment, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
 
 def kedro(cmd: list[str], log: Path, experiment: str) -> float:
@@ -212,8 +224,17 @@ def write_marker(name: str, stage: str, params: dict[str, Any], **extra: Any) ->
     return marker
 
 
+#: one teacher run of a dataset at a time (a later teacher seed copies the first one's data)
+TEACHER_LOCKS: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
+
+
 def teacher_run(config: dict[str, Any], dataset: str, teacher_seed: int) -> dict[str, Any]:
     """Stage 1 for one teacher seed: ``[ingest,narrate,]train_teacher``."""
+    with TEACHER_LOCKS[dataset]:
+        return _teacher_run(config, dataset, teacher_seed)
+
+
+def _teacher_run(config: dict[str, Any], dataset: str, teacher_seed: int) -> dict[str, Any]:
     teachers, students = seeds_of(config, dataset)
     params = teacher_params(config, dataset, teacher_seed, students[0])
     name = params["dataset"]
@@ -258,6 +279,21 @@ def final_run(config: dict[str, Any], dataset: str, teacher_seed: int, student_s
     return marker
 
 
+def final_runs(config: dict[str, Any], datasets: list[str], settings: dict[str, Any]) -> None:
+    """Stage 3 (with stage 1 where needed) of every dataset, teacher seed and student seed, in that order,
+    :data:`JOBS` at a time; a failed run stops nothing else, and the command then exits with their list."""
+    runs = [(dataset, t, s) for dataset in datasets for t in seeds_of(config, dataset)[0]
+            for s in seeds_of(config, dataset)[1]]
+    with ThreadPoolExecutor(max_workers=JOBS["n"]) as pool:
+        futures = {pool.submit(final_run, config, *run, settings): run for run in runs}
+    failed = [(futures[f], f.exception()) for f in futures if f.exception() is not None]
+    for (dataset, t, s), error in failed:
+        print(f"  {run_name(dataset, t, s)} failed: {error}", flush=True)
+    if failed:
+        raise SystemExit(f"{len(failed)} of {len(runs)} final runs failed (above); run the command again to "
+                         "resume them")
+
+
 def launch(config: dict[str, Any], dataset: str, stage: str, names: list[str], params: dict[str, Any]) -> dict:
     """One ``kedro run`` of ``names`` for a stage of run ``params["dataset"]``, logged; its marker."""
     name = params["dataset"]
@@ -280,6 +316,8 @@ def main() -> None:
                         help="stop after this stage (teachers: every teacher, no tuning; tuning: the tuning "
                              "dataset's first teachers and the tuning)")
     parser.add_argument("--report-only", action="store_true", help="train nothing; rewrite the document")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="final runs at once, each with its share of the cores (default: the YAML's jobs)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results.md")
     args = parser.parse_args()
     config = yaml.safe_load(args.config.read_text())
@@ -287,6 +325,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown dataset(s) {sorted(unknown)}; {args.config} has {sorted(config['datasets'])}")
     datasets = args.datasets or list(config["datasets"])
+    jobs = max(1, args.jobs or int(config.get("jobs", 1)))
     if not args.report_only:
         start = time.perf_counter()
         tune = config["tuning_dataset"]
@@ -299,13 +338,11 @@ def main() -> None:
             print(f"stage 2: tuning on {tune}'s validation split (its first teachers first)", flush=True)
             settings = tuning.tune(config)
         if args.until == "final":  # dataset by dataset, so that the first datasets' results come first
-            for dataset in datasets:
-                teachers, students = seeds_of(config, dataset)
-                print(f"stages 1 and 3: {dataset}, per teacher seed: its teachers (unless every run that needs "
-                      "them is recorded), every method over student seeds, then the test split", flush=True)
-                for t in teachers:
-                    for s in students:
-                        final_run(config, dataset, t, s, settings)
+            JOBS["n"] = jobs  # (the tuning's runs, one after another, had every core)
+            print(f"stages 1 and 3, {JOBS['n']} kedro run(s) at once: per dataset and teacher seed, its teachers "
+                  "(unless every run that needs them is recorded), every method over student seeds, then the test "
+                  "split", flush=True)
+            final_runs(config, datasets, settings)
         print(f"benchmark runs took {(time.perf_counter() - start) / 60:.1f} min", flush=True)
     results_doc.write_document(config, list(config["datasets"]), args.out)
 

@@ -320,3 +320,48 @@ def test_a_runs_identity_changes_with_a_setting_not_with_comments_new_null_optio
     conf.write_text("ingest:\n  validation:\n    max_gap_steps: 2\n")
     assert results.digest({"dataset": "x"}) != before
     assert results.digest({"dataset": "y"}) != before
+
+
+def test_final_runs_go_two_at_a_time_with_a_share_of_the_cores_and_one_teacher_run_per_dataset_at_once(
+        tmp_path, monkeypatch):
+    import threading
+    import time
+
+    for module in (results, records):
+        monkeypatch.setattr(module, "ROOT", tmp_path)
+    monkeypatch.setattr(records, "RECORDS", tmp_path / "benchmarks" / "records")
+    monkeypatch.setattr(results.os, "cpu_count", lambda: 4)
+    monkeypatch.setitem(results.JOBS, "n", 2)
+    config = {**CONFIG, "datasets": {"ncep": {**CONFIG["datasets"]["ncep"], "teacher_seeds": [0, 1],
+                                              "ablations": []}}}
+    lock, running, spans, threads = threading.Lock(), [], [], set()
+
+    def fake_kedro(cmd, log, experiment):
+        stage = cmd[cmd.index("--pipelines") + 1]
+        with lock:
+            running.append(stage)
+            spans.append(list(running))
+            threads.add(results.kedro_environ(experiment)["OMP_NUM_THREADS"])
+        time.sleep(0.2)
+        with lock:
+            running.remove(stage)
+        return 0.2
+
+    monkeypatch.setattr(results, "kedro", fake_kedro)
+    monkeypatch.setattr(records, "write_record", lambda exp, marker, teacher: tmp_path)
+    monkeypatch.setattr(results, "copy_shared", lambda *a, **k: None)
+    results.final_runs(config, ["ncep"], {})
+    assert threads == {"2"}  # 4 cores, 2 runs at once
+    assert max(map(len, spans)) == 2
+    assert all(sum("train_teacher" in stage for stage in span) <= 1 for span in spans)
+    assert sum("train_teacher" in stage for span in spans for stage in span[-1:]) == 2  # one per teacher seed
+    finals = [s for span in spans for s in span[-1:] if s.startswith("distill")]
+    assert len(finals) == 6  # 2 teacher seeds x 3 student seeds
+
+    def failing(cmd, log, experiment):
+        raise RuntimeError("kedro run failed")
+
+    monkeypatch.setattr(results, "kedro", failing)
+    shutil.rmtree(tmp_path / "data")
+    with pytest.raises(SystemExit, match="6 of 6 final runs failed"):
+        results.final_runs(config, ["ncep"], {})
