@@ -2,7 +2,7 @@
 
 Usage (from the project root)::
 
-    python benchmarks/chaos.py --trials 30 [--kills 1] [--mode time|write|mixed] [--budget tiny|ci] [--seed 0]
+    python benchmarks/chaos.py --trials 30 [--kills 1] [--mode mixed|time|write] [--budget tiny|ci] [--seed 0]
 
 Each trial works in a fresh copy of the project (``conf``, ``src``, ``pyproject.toml``; empty ``data/``, its
 own MLflow store) with the tiny chain of the tests (``tests.helpers.tiny``; ``--budget ci``: the CI test's,
@@ -14,10 +14,13 @@ times, each time started again, then run until it completes. A kill is
 - ``time``: SIGKILL to the run's process group at a moment drawn uniformly over the reference's wall time;
 - ``write``: the run kills itself in the middle of a file write (half of the file on disk), the ``n``-th write
   of a kind (narrative cache record, checkpoint, catalog output, MLflow artifact, in turn; ``n`` uniform over
-  the writes of that kind the reference made and earlier attempts of the trial have not), through
-  ``benchmarks/chaos_site/sitecustomize.py``;
+  the writes of that kind the reference made and earlier attempts of the trial have not; a catalog output
+  is one the reference wrote in the next pipeline of :data:`PIPELINES`, so that ingest and report, too short
+  for timed kills to find, are hit), through ``benchmarks/chaos_site/sitecustomize.py``;
+- ``mixed`` (the default): the two alternately, kill after kill across the trials;
 
-both seeded. After each kill, every file under ``data/`` must still read whole (torn files). After the trial:
+both seeded; the table says where each kill landed (``pipeline/node``) and ``coverage.csv`` counts the kills
+per pipeline. After each kill, every file under ``data/`` must still read whole (torn files). After the trial:
 
 - every output under ``data/`` against the reference's: tables exactly (the columns that measure time or
   memory, name MLflow runs or say whether a narrative came from the cache are left out), models by their state
@@ -304,9 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--kills", type=int, default=1, help="kills per trial before it runs to completion")
-    parser.add_argument("--mode", choices=("time", "write", "mixed"), default="time",
+    parser.add_argument("--mode", choices=("time", "write", "mixed"), default="mixed",
                         help="time: at a moment uniform over the reference's wall time; write: in the middle of "
-                             "a file write (output, cache, checkpoint, tracking in turn); mixed: alternately")
+                             "a file write (cache, checkpoint, output, tracking in turn; output writes aimed at "
+                             "each pipeline in turn); mixed: the two alternately, kill after kill")
     parser.add_argument("--budget", choices=("tiny", "ci"), default="tiny", help="the chain's size (ci: the test's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "08_reporting" / "chaos")

@@ -185,15 +185,16 @@ def kedro_command(env: str | None, pipelines: list[str], params: dict[str, Any],
             *(["--namespaces", ",".join(namespaces)] if namespaces else [])]
 
 
-#: kedro runs at once (``--jobs``, the YAML's ``jobs``); each gets the machine's cores divided among them
-JOBS = {"n": 1}
+#: kedro runs at once (``--jobs``, the YAML's ``jobs``); each gets the machine's cores divided among them, or
+#: ``--threads``
+JOBS: dict[str, int | None] = {"n": 1, "threads": None}
 
 
 def kedro_environ(experiment: str) -> dict[str, str]:
     """The environment of a benchmark ``kedro run``: offline, no telemetry, its own MLflow experiment, and
     its share of the cores as torch's threads: two runs each with a thread per core oversubscribe the CPU,
     and torch's spinning threads then make a small model's epoch ~15x slower (measured: 141 s instead of 9 s)."""
-    threads = str(max(1, (os.cpu_count() or 1) // JOBS["n"]))
+    threads = str(JOBS["threads"] or max(1, (os.cpu_count() or 1) // JOBS["n"]))
     return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1",
             "MLFLOW_EXPERIMENT_NAME": experiment, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
@@ -318,6 +319,8 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true", help="train nothing; rewrite the document")
     parser.add_argument("--jobs", type=int, default=None,
                         help="final runs at once, each with its share of the cores (default: the YAML's jobs)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of each run (default: the cores divided among the runs at once)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results.md")
     args = parser.parse_args()
     config = yaml.safe_load(args.config.read_text())
@@ -326,6 +329,7 @@ def main() -> None:
         parser.error(f"unknown dataset(s) {sorted(unknown)}; {args.config} has {sorted(config['datasets'])}")
     datasets = args.datasets or list(config["datasets"])
     jobs = max(1, args.jobs or int(config.get("jobs", 1)))
+    JOBS["threads"] = args.threads
     if not args.report_only:
         start = time.perf_counter()
         tune = config["tuning_dataset"]
