@@ -177,7 +177,8 @@ def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], 
     png.write_bytes(seed_lead_curves(once, curve, title=dataset))
     out += ["### Per lead time", "", f"![{dataset}: test MSE per lead time](results/{png.name})", ""]
     eff = efficiency_ratios(data["efficiency"], "student_student", "teacher_multimodal")
-    facts["efficiency"] = eff.set_index("quantity")["teacher_over_student"].to_dict()
+    facts["efficiency"] = efficiency_ratios(data["efficiency"], "student_student", "teacher_vision").set_index(
+        "quantity")["teacher_over_student"].to_dict()  # the compression regime's teacher: the vision one
     out += ["### Efficiency (plain student vs multimodal teacher, eager PyTorch on this CPU, medians)", "",
             markdown_table(eff.rename(columns={"teacher_over_student": "teacher / student"})), ""]
     facts["summary"] = summary.assign(dataset=dataset)
@@ -272,8 +273,10 @@ def targets_section(facts: dict[str, dict]) -> list[str]:
         gap = ncep["capacity_gap"]
         out.append(f"| NCEP: vision teacher ≥ 10 % below the student (validation) | {100 * gap:.1f} % | "
                    f"{'yes' if gap >= 0.10 else 'no'} |")
-        for what, key, bound in (("student ≥ 5× faster at batch 1 (eager)", "latency_ms_b1", 5.0),
-                                 ("student ≤ 1/10 of the teacher's parameters", "parameters", 10.0)):
+        for what, key, bound in (("student ≥ 5× faster than the vision teacher at batch 1 (eager, median over the "
+                                  "final runs, timed beside the benchmark's other work; a quiet measurement: "
+                                  "docs/forecast.md)", "latency_ms_b1", 5.0),
+                                 ("student ≤ 1/10 of the vision teacher's parameters", "parameters", 10.0)):
             value = ncep["efficiency"][key]
             out.append(f"| NCEP: {what} | {value:.1f}× | {'yes' if value >= bound else 'no'} |")
     bike = facts.get("bikenyc")
