@@ -120,6 +120,25 @@ def cell(iv: Interval | None) -> str:
     return f"{iv}{mark}"
 
 
+def month_lines(errors: pd.DataFrame, models: list[str]) -> list[str]:
+    """Test MSE per calendar month of the windows' start (mean over runs and windows), each model over the plain
+    student: whether a gain holds across the test period or belongs to part of it (a season)."""
+    if "student_student" not in models or errors.empty:
+        return []
+    frame = errors[errors["model"].isin(models)].assign(month=pd.to_datetime(errors["time"]).dt.strftime("%Y-%m"))
+    table = frame.pivot_table(index="month", columns="model", values="mse", aggfunc="mean")[models]
+    if len(table) < 2:
+        return []
+    ratios = table.drop(columns="student_student").div(table["student_student"], axis=0).add_suffix(" / student")
+    shown = pd.concat([table.add_prefix("mse "), ratios], axis=1).round(5).reset_index()
+    shown.insert(1, "windows", frame[frame["model"] == "student_student"].groupby("month")["sample_id"].nunique()
+                 .reindex(shown["month"]).to_numpy())
+    return ["### By month of the test period", "",
+            "Test MSE per month of the windows' start (mean over runs and windows) and each model over the plain "
+            "student: the validation split precedes the test split in time, so a gain chosen on validation may "
+            "belong to its season.", "", markdown_table(shown), ""]
+
+
 def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], figures: Path) -> tuple[list[str],
                                                                                                         dict]:
     spec = config["datasets"][dataset]
@@ -171,6 +190,8 @@ def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], 
                 f"Test: `{best_form}` / `student` = {cell(iv_s)}; `{best_form}` / `{best_base}` = {cell(iv_b)}.", ""]
 
     out += teacher_lines(data, block, teachers, facts)
+    out += month_lines(errors, [m for m in ("teacher_vision", "teacher_multimodal", "student_student", "student_s2kd",
+                                            "student_s2kd_forecast") if m in models])
     png = figures / f"{dataset}_lead_mse.png"
     curve = [m for m in ("teacher_multimodal", "teacher_vision", "student_student", "student_output_kd",
                          "student_feature_kd", "student_sdkd", "student_s2kd", "student_s2kd_forecast") if m in models]

@@ -367,3 +367,14 @@ def test_final_runs_go_two_at_a_time_with_a_share_of_the_cores_and_one_teacher_r
     shutil.rmtree(tmp_path / "data")
     with pytest.raises(SystemExit, match="6 of 6 final runs failed"):
         results.final_runs(config, ["ncep"], {})
+
+
+def test_the_month_table_shows_where_in_the_test_period_a_gain_lies():
+    errors = pd.DataFrame({
+        "model": ["teacher_vision"] * 4 + ["student_student"] * 4,
+        "sample_id": [1, 2, 3, 4] * 2,
+        "time": pd.to_datetime(["2014-09-01", "2014-09-02", "2014-12-01", "2014-12-02"] * 2),
+        "mse": [0.8, 0.8, 1.2, 1.2, 1.0, 1.0, 1.0, 1.0]})
+    text = "\n".join(results_doc.month_lines(errors, ["teacher_vision", "student_student"]))
+    assert "| 2014-09 | 2 | 0.8 | 1 | 0.8 |" in text and "| 2014-12 | 2 | 1.2 | 1 | 1.2 |" in text
+    assert results_doc.month_lines(errors[errors["time"].dt.month == 9], ["teacher_vision", "student_student"]) == []
