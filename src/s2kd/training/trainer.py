@@ -49,6 +49,7 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader
 
 from s2kd.datasets.atomic import temporary_name
+from s2kd.distributed import is_global_zero
 from s2kd.errors import InputError
 from s2kd.params import Count, Flag, Params, PositiveInt
 from s2kd.training.callbacks import EpochMetricsCollector, FiniteLossCallback
@@ -197,7 +198,12 @@ def folder_lock(folder: str | Path, what: str) -> Iterator[None]:
     fingerprint, hence the same folder) waits until this one is done, then finds it finished or resumes it.
 
     The lock is the operating system's (``filelock``: ``flock`` on POSIX): it goes with the process that held
-    it, killed or not, so a killed run never leaves a folder locked."""
+    it, killed or not, so a killed run never leaves a folder locked. Under DDP only the global rank 0 takes it:
+    the other ranks of the same training wait for rank 0 in Lightning's collectives, and one of them waiting
+    here for rank 0 would never come."""
+    if not is_global_zero():
+        yield
+        return
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(folder / LOCK_FILE)
