@@ -193,7 +193,8 @@ JOBS: dict[str, int | None] = {"n": 1, "threads": None}
 def kedro_environ(experiment: str) -> dict[str, str]:
     """The environment of a benchmark ``kedro run``: offline, no telemetry, its own MLflow experiment, and
     its share of the cores as torch's threads: two runs each with a thread per core oversubscribe the CPU,
-    and torch's spinning threads then make a small model's epoch ~15x slower (measured: 141 s instead of 9 s)."""
+    and torch's spinning threads then slow both many times over (measured: the first final run's students took
+    700-950 s beside another such process instead of 170-230 s; a profiled epoch 141 s instead of 9 s)."""
     threads = str(JOBS["threads"] or max(1, (os.cpu_count() or 1) // JOBS["n"]))
     return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1",
             "MLFLOW_EXPERIMENT_NAME": experiment, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
