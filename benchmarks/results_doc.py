@@ -125,7 +125,8 @@ def month_lines(errors: pd.DataFrame, models: list[str]) -> list[str]:
     student: whether a gain holds across the test period or belongs to part of it (a season)."""
     if "student_student" not in models or errors.empty:
         return []
-    frame = errors[errors["model"].isin(models)].assign(month=pd.to_datetime(errors["time"]).dt.strftime("%Y-%m"))
+    frame = errors[errors["model"].isin(models)]
+    frame = frame.assign(month=pd.to_datetime(frame["time"]).dt.strftime("%Y-%m"))
     table = frame.pivot_table(index="month", columns="model", values="mse", aggfunc="mean")[models]
     if len(table) < 2:
         return []
