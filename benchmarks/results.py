@@ -24,8 +24,9 @@ they need):
    model already trained with identical settings and data (the teachers of stage 1, the plain student under
    another teacher seed) is not trained again. ``evaluate`` reads the test split, once per run.
 
-After the tuning, stages 1 and 3 go dataset by dataset (in the YAML's order), so the first datasets'
-results are complete before the later ones' teachers start; ``jobs`` (``--jobs``) final runs at once, the cores
+After the tuning, stages 1 and 3 go teacher seed by teacher seed and, within one, dataset by dataset (in the
+YAML's order): every dataset has its first teacher seed's results before any dataset's second teacher seed is
+trained, so a benchmark stopped early reports on every dataset; ``jobs`` (``--jobs``) final runs at once, the cores
 shared among them as torch threads (a model reached by two runs at once is trained by one while the other
 waits: :func:`s2kd.training.trainer.folder_lock`).
 
@@ -282,10 +283,9 @@ def final_run(config: dict[str, Any], dataset: str, teacher_seed: int, student_s
 
 
 def final_runs(config: dict[str, Any], datasets: list[str], settings: dict[str, Any]) -> None:
-    """Stage 3 (with stage 1 where needed) of every dataset, teacher seed and student seed, in that order,
-    :data:`JOBS` at a time; a failed run stops nothing else, and the command then exits with their list."""
-    runs = [(dataset, t, s) for dataset in datasets for t in seeds_of(config, dataset)[0]
-            for s in seeds_of(config, dataset)[1]]
+    """Stage 3 (with stage 1 where needed) of every dataset, teacher seed and student seed, :data:`JOBS` at a
+    time, in :func:`run_order`; a failed run stops nothing else, and the command then exits with their list."""
+    runs = run_order(config, datasets)
     with ThreadPoolExecutor(max_workers=JOBS["n"]) as pool:
         futures = {pool.submit(final_run, config, *run, settings): run for run in runs}
     failed = [(futures[f], f.exception()) for f in futures if f.exception() is not None]
@@ -294,6 +294,14 @@ def final_runs(config: dict[str, Any], datasets: list[str], settings: dict[str, 
     if failed:
         raise SystemExit(f"{len(failed)} of {len(runs)} final runs failed (above); run the command again to "
                          "resume them")
+
+
+def run_order(config: dict[str, Any], datasets: list[str]) -> list[tuple[str, int, int]]:
+    """Every final run ``(dataset, teacher seed, student seed)``: by the teacher seed's place in its dataset's
+    list, then dataset (in ``datasets``' order), then student seed."""
+    runs = [(i, d, dataset, t, s) for d, dataset in enumerate(datasets)
+            for i, t in enumerate(seeds_of(config, dataset)[0]) for s in seeds_of(config, dataset)[1]]
+    return [(dataset, t, s) for *_, dataset, t, s in sorted(runs, key=lambda run: run[:2])]
 
 
 def launch(config: dict[str, Any], dataset: str, stage: str, names: list[str], params: dict[str, Any]) -> dict:
@@ -342,7 +350,7 @@ def main() -> None:
         else:
             print(f"stage 2: tuning on {tune}'s validation split (its first teachers first)", flush=True)
             settings = tuning.tune(config)
-        if args.until == "final":  # dataset by dataset, so that the first datasets' results come first
+        if args.until == "final":  # first teacher seeds first, so that every dataset has results early
             JOBS["n"] = jobs  # (the tuning's runs, one after another, had every core)
             print(f"stages 1 and 3, {JOBS['n']} kedro run(s) at once: per dataset and teacher seed, its teachers "
                   "(unless every run that needs them is recorded), every method over student seeds, then the test "

@@ -55,6 +55,14 @@ def test_every_run_has_the_same_budget_and_its_own_seeds_and_folder():
         results.params_arg({"ingest.xarray.variables": "a,b"})
 
 
+def test_every_dataset_gets_its_first_teacher_seed_before_any_second_one():
+    order = results.run_order(CONFIG, ["ncep", "bikenyc"])
+    assert len(order) == 12 and len(set(order)) == 12  # 3 x 3 + 1 x 3, each once
+    assert order[:6] == [("ncep", 0, 0), ("ncep", 0, 1), ("ncep", 0, 2),
+                         ("bikenyc", 0, 0), ("bikenyc", 0, 1), ("bikenyc", 0, 2)]
+    assert order[6:] == [("ncep", t, s) for t in (1, 2) for s in (0, 1, 2)]
+
+
 def _touch(root, files):
     for path, content in files.items():
         (root / "data" / path).parent.mkdir(parents=True, exist_ok=True)
