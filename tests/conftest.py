@@ -16,6 +16,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one torch/OpenMP thread per pytest-xdist worker (and the runs it starts): two processes each spinning a
+    # thread per core on a 2-core machine slow each other many times over (docs/results.md, the benchmark)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def shared_data_dir() -> Path:
