@@ -201,19 +201,50 @@ def kedro_environ(experiment: str) -> dict[str, str]:
             "MLFLOW_EXPERIMENT_NAME": experiment, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
 
-def kedro(cmd: list[str], log: Path, experiment: str) -> float:
-    """Run ``cmd`` with its output in ``log``; its seconds, or an error with the log's end."""
+#: seconds between two writes of a run's clock: a killed attempt loses at most this much of its count
+TICK = 30.0
+
+
+def kedro(cmd: list[str], log: Path, experiment: str, key: str = "") -> tuple[float, int]:
+    """Run ``cmd`` with its output in ``log``; its seconds summed over every attempt at it and the number of
+    attempts, or an error with the log's end. The sum is kept beside the log (``<log>.seconds``, written every
+    :data:`TICK` s), so the time of an attempt that was killed counts too; ``key`` (the run's parameter digest)
+    starts a new count when the run's parameters changed."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with log.open("w") as out:
-        code = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                              env=kedro_environ(experiment)).returncode
-    seconds = time.perf_counter() - start
+    clock = log.with_suffix(".seconds")
+    before = json.loads(clock.read_text()) if clock.exists() else {}
+    if before.get("key") != key:
+        before = {}
+    prior, attempts = float(before.get("seconds", 0.0)), int(before.get("attempts", 0)) + 1
+    start, done = time.perf_counter(), threading.Event()
+
+    def write(total: float) -> None:
+        tmp = clock.with_suffix(".seconds.tmp")
+        tmp.write_text(json.dumps({"key": key, "seconds": total, "attempts": attempts}))
+        tmp.replace(clock)
+
+    def tick() -> None:
+        while True:
+            write(prior + time.perf_counter() - start)
+            if done.wait(TICK):
+                return
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        with log.open("w") as out:
+            code = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                  env=kedro_environ(experiment)).returncode
+    finally:
+        done.set()
+        ticker.join()
+        seconds = time.perf_counter() - start
+        write(prior + seconds)
     if code != 0:
         tail = "".join(log.read_text().splitlines(keepends=True)[-25:])
         raise RuntimeError(f"{' '.join(cmd[1:4])} failed (exit {code}) after {seconds:.0f} s; the end of {log}:\n"
                            f"{tail}")
-    return seconds
+    return prior + seconds, attempts
 
 
 def write_marker(name: str, stage: str, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -310,9 +341,10 @@ def launch(config: dict[str, Any], dataset: str, stage: str, names: list[str], p
     cmd = kedro_command(config["datasets"][dataset].get("env"), names, params)
     log = ROOT / "data" / "08_reporting" / name / ("benchmark.log" if stage == "final" else f"benchmark_{stage}.log")
     print(f"  {name}: {','.join(names)} ... (log: {log.relative_to(ROOT)})", flush=True)
-    seconds = kedro(cmd, log, config["mlflow_experiment"])
-    print(f"  {name}: {stage} done in {seconds:.0f} s", flush=True)
-    return write_marker(name, stage, params, seconds=seconds, pipelines=names, command=" ".join(cmd[1:]))
+    seconds, attempts = kedro(cmd, log, config["mlflow_experiment"], digest(params))
+    print(f"  {name}: {stage} done in {seconds:.0f} s ({attempts} attempt(s))", flush=True)
+    return write_marker(name, stage, params, seconds=seconds, attempts=attempts, pipelines=names,
+                        command=" ".join(cmd[1:]))
 
 
 def main() -> None:

@@ -93,7 +93,7 @@ def tune(config: dict[str, Any], path: Path = CONFIG) -> dict[str, Any]:
         cmd = kedro_command(env, pipelines, params, namespaces=[f"student_{method}"])
         log = ROOT / "data" / "08_reporting" / name / f"tuning_{method}.log"
         print(f"  tuning {method}: {describe(setting)} ...", flush=True)
-        seconds, ran = kedro(cmd, log, experiment), True
+        (seconds, _), ran = kedro(cmd, log, experiment), True
         row = json.loads((ROOT / "data" / "08_reporting" / name / "validation" / f"student_{method}.json").read_text())
         val = float(row["best_val_mse"])
         print(f"  tuning {method}: {describe(setting)}: val MSE {val:.5f} ({seconds:.0f} s)", flush=True)

@@ -8,6 +8,8 @@ import importlib.util
 import json
 import shutil
 import sys
+import threading
+import time
 
 import mlflow
 import numpy as np
@@ -53,6 +55,32 @@ def test_every_run_has_the_same_budget_and_its_own_seeds_and_folder():
     assert results.ablation_seeds(CONFIG, "ncep") == [0] and results.ablation_seeds(CONFIG, "ncep_context") == []
     with pytest.raises(ValueError, match="comma"):
         results.params_arg({"ingest.xarray.variables": "a,b"})
+
+
+def test_a_runs_seconds_add_up_over_its_attempts_killed_ones_included(tmp_path, monkeypatch):
+    """The clock beside a run's log keeps counting while the run goes (what a killed benchmark leaves), adds a
+    failed attempt's time to the next one's, and starts again when the run's parameters change."""
+    monkeypatch.setattr(results, "TICK", 0.05)
+    log = tmp_path / "run" / "benchmark.log"
+    clock = log.with_suffix(".seconds")
+    sleep = [sys.executable, "-c", "import time; time.sleep(0.6)"]
+    going = threading.Thread(target=results.kedro, args=(sleep, log, "exp", "k1"))
+    going.start()
+    time.sleep(0.4)
+    mid = json.loads(clock.read_text())  # what a kill now would leave
+    going.join()
+    assert mid["attempts"] == 1 and 0.2 < mid["seconds"] < 0.6 and mid["key"] == "k1"
+    first = json.loads(clock.read_text())["seconds"]
+    assert first >= 0.6
+    with pytest.raises(RuntimeError, match="exit 3"):
+        results.kedro([sys.executable, "-c", "import time, sys; time.sleep(0.2); sys.exit(3)"], log, "exp", "k1")
+    failed = json.loads(clock.read_text())
+    assert failed["attempts"] == 2 and failed["seconds"] >= first + 0.2
+    seconds, attempts = results.kedro(sleep, log, "exp", "k1")
+    assert attempts == 3 and seconds >= failed["seconds"] + 0.6
+    assert json.loads(clock.read_text()) == {"key": "k1", "seconds": seconds, "attempts": 3}
+    seconds, attempts = results.kedro(sleep, log, "exp", "k2")  # other parameters: a new count
+    assert attempts == 1 and 0.6 <= seconds < failed["seconds"] + 0.6
 
 
 def test_every_dataset_gets_its_first_teacher_seed_before_any_second_one():
@@ -151,7 +179,8 @@ def _fake_run(root, dataset, t, s, factors, rng):
             window = pd.DataFrame({"model": model, "sample_id": np.arange(120), "time": times, "mse": mse})
             assert log_to_run(run.info.run_id, metrics, tables={WINDOW_ERRORS_ARTIFACT: window})
     params = results.run_params(CONFIG, dataset, t, s)
-    marker = {"params": params, "params_digest": results.digest(params), "seconds": 60.0}
+    marker = {"params": params, "params_digest": results.digest(params), "seconds": 60.0,
+              **({} if (dataset, t, s) == ("ncep", 2, 2) else {"attempts": 1})}  # t2 s2: made by an older script
     records.write_record(CONFIG["mlflow_experiment"], marker, 600.0 if s == 0 else None)
 
 
@@ -212,7 +241,10 @@ def test_document_states_intervals_targets_teacher_seeds_and_missing_datasets(tm
     assert [float(r.split("|")[1]) for r in rows] == [0.0, 0.5, 1.0]
     assert [float(r.split("|")[5].split()[0]) for r in rows] == pytest.approx([1.0, 0.9, 0.8], abs=0.01)  # s2kd
     assert (tmp_path / "docs" / "results" / "dial.png").stat().st_size > 1000
-    assert "compute 78 min for teachers and final runs" in text  # 18 runs of 60 s, 6 teacher runs of 600 s
+    # 18 runs of 60 s, 6 teacher runs of 600 s; one record without its attempts counted: a lower bound
+    assert "compute at least 78 min for teachers and final runs" in text
+    assert "before the benchmark summed the time of every attempt at a run: `bench_ncep_t2_s2`)" in text
+    assert "(9 runs); compute ≥ 39 min" in text and "(3 runs); compute 13 min" in text  # per dataset
     # every number comes from MLflow: the teacher's validation MSE in the document is its run's metric
     runs = pd.read_csv(tmp_path / "docs" / "results" / "runs.csv")
     assert len(runs) == 2 * 3 + 6 * 9 + 3 * (2 + 6 * 3)  # the teachers once per teacher seed, students per run
@@ -245,7 +277,7 @@ def test_tuning_chooses_each_methods_best_on_validation_and_resumes(tmp_path, mo
                       f"08_reporting/{source}/validation/teacher_vision.json": b"{}"})
     calls = []
 
-    def fake_kedro(cmd, log, experiment):
+    def fake_kedro(cmd, log, experiment, key=""):
         params = dict(p.split("=", 1) for p in cmd[cmd.index("--params") + 1].split(","))
         method = cmd[cmd.index("--namespaces") + 1].removeprefix("student_")
         calls.append(method)
@@ -255,7 +287,7 @@ def test_tuning_chooses_each_methods_best_on_validation_and_resumes(tmp_path, mo
         folder = tmp_path / "data" / "08_reporting" / params["dataset"] / "validation"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"student_{method}.json").write_text(json.dumps({"best_val_mse": val}))
-        return 1.0
+        return 1.0, 1
 
     monkeypatch.setattr(tuning, "kedro", fake_kedro)
     configs = tuning.configurations()
@@ -292,10 +324,10 @@ def test_a_fresh_clone_skips_recorded_runs_and_trains_only_the_teachers_of_missi
                                                      "seconds": 5.0}))
     calls, exported = [], []
 
-    def fake_kedro(cmd, log, experiment):
+    def fake_kedro(cmd, log, experiment, key=""):
         calls.append((cmd[cmd.index("--pipelines") + 1], dict(p.split("=", 1) for p in
                                                                cmd[cmd.index("--params") + 1].split(","))["dataset"]))
-        return 2.0
+        return 2.0, 1
 
     monkeypatch.setattr(results, "kedro", fake_kedro)
     monkeypatch.setattr(records, "write_record", lambda exp, marker, teacher: exported.append(
@@ -334,9 +366,6 @@ def test_a_runs_identity_changes_with_a_setting_not_with_comments_new_null_optio
 
 def test_final_runs_go_two_at_a_time_with_a_share_of_the_cores_and_one_teacher_run_per_dataset_at_once(
         tmp_path, monkeypatch):
-    import threading
-    import time
-
     for module in (results, records):
         monkeypatch.setattr(module, "ROOT", tmp_path)
     monkeypatch.setattr(records, "RECORDS", tmp_path / "benchmarks" / "records")
@@ -346,7 +375,7 @@ def test_final_runs_go_two_at_a_time_with_a_share_of_the_cores_and_one_teacher_r
                                               "ablations": []}}}
     lock, running, spans, threads = threading.Lock(), [], [], set()
 
-    def fake_kedro(cmd, log, experiment):
+    def fake_kedro(cmd, log, experiment, key=""):
         stage = cmd[cmd.index("--pipelines") + 1]
         with lock:
             running.append(stage)
@@ -355,7 +384,7 @@ def test_final_runs_go_two_at_a_time_with_a_share_of_the_cores_and_one_teacher_r
         time.sleep(0.2)
         with lock:
             running.remove(stage)
-        return 0.2
+        return 0.2, 1
 
     monkeypatch.setattr(results, "kedro", fake_kedro)
     monkeypatch.setattr(records, "write_record", lambda exp, marker, teacher: tmp_path)
@@ -368,7 +397,7 @@ def test_final_runs_go_two_at_a_time_with_a_share_of_the_cores_and_one_teacher_r
     finals = [s for span in spans for s in span[-1:] if s.startswith("distill")]
     assert len(finals) == 6  # 2 teacher seeds x 3 student seeds
 
-    def failing(cmd, log, experiment):
+    def failing(cmd, log, experiment, key=""):
         raise RuntimeError("kedro run failed")
 
     monkeypatch.setattr(results, "kedro", failing)
