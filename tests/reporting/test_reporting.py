@@ -95,3 +95,16 @@ def test_html_is_self_contained_and_escapes_untrusted_narratives():
     assert not re.search(r'src="(?!data:)', html)
     md = render_markdown("t", "s", sections)
     assert "<script>" not in md and "\\| pipes" in md and "| &lt;b&gt;m&lt;/b&gt; | 0.5 |" in md
+
+
+def test_expanded_metric_columns_do_not_depend_on_the_order_of_the_rows():
+    """docs/results.md is regenerated as runs come in: its columns must not move with MLflow's metric order."""
+    from s2kd.reporting.tables import expand
+
+    names = ["mse", "mae", "rmse_physical", "acc"]
+    rows = pd.DataFrame({"metric": ["mae (t2m)", "rmse_physical (z500)", "mse (z500)", "acc", "mse", "mae",
+                                    "mse (t2m)", "rmse_physical (t2m)", "mae (z500)", "other"]})
+    expected = ("mse", "mse (t2m)", "mse (z500)", "mae", "mae (t2m)", "mae (z500)", "rmse_physical (t2m)",
+                "rmse_physical (z500)", "acc")
+    for seed in range(5):
+        assert expand(names, rows.sample(frac=1.0, random_state=seed)) == expected

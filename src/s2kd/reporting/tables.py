@@ -32,7 +32,7 @@ def by_metric(metrics: pd.DataFrame) -> pd.DataFrame:
 
 def expand(names: Sequence[str], metrics: pd.DataFrame) -> tuple[str, ...]:
     """``names`` as they appear in ``by_metric(metrics)``: a per-variable metric becomes its variables'."""
-    present = list(dict.fromkeys(metrics["metric"]))
+    present = sorted(set(metrics["metric"]))  # a metric before its variables, whatever the rows' order
     return tuple(m for n in names for m in present if m == n or m.startswith(f"{n} ("))
 
 
