@@ -262,10 +262,18 @@ def write_marker(name: str, stage: str, params: dict[str, Any], **extra: Any) ->
 TEACHER_LOCKS: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
 
 
+#: told whenever teachers or a final run finish, so that a worker waiting for work (:func:`final_runs`) looks again
+SCHEDULE = threading.Condition()
+
+
 def teacher_run(config: dict[str, Any], dataset: str, teacher_seed: int) -> dict[str, Any]:
     """Stage 1 for one teacher seed: ``[ingest,narrate,]train_teacher``."""
-    with TEACHER_LOCKS[dataset]:
-        return _teacher_run(config, dataset, teacher_seed)
+    try:
+        with TEACHER_LOCKS[dataset]:
+            return _teacher_run(config, dataset, teacher_seed)
+    finally:
+        with SCHEDULE:
+            SCHEDULE.notify_all()
 
 
 def _teacher_run(config: dict[str, Any], dataset: str, teacher_seed: int) -> dict[str, Any]:
@@ -315,11 +323,48 @@ def final_run(config: dict[str, Any], dataset: str, teacher_seed: int, student_s
 
 def final_runs(config: dict[str, Any], datasets: list[str], settings: dict[str, Any]) -> None:
     """Stage 3 (with stage 1 where needed) of every dataset, teacher seed and student seed, :data:`JOBS` at a
-    time, in :func:`run_order`; a failed run stops nothing else, and the command then exits with their list."""
+    time, in :func:`run_order` except that a run whose teachers another run is training waits its turn while
+    the next ones go; a failed run stops nothing else, and the command then exits with their list."""
     runs = run_order(config, datasets)
+    pending, running, errors, free = list(runs), set(), {}, SCHEDULE
+
+    def teachers_done(dataset: str, t: int) -> bool:
+        params = teacher_params(config, dataset, t, seeds_of(config, dataset)[1][0])
+        return finished(params["dataset"], params, "teachers") is not None
+
+    def waits(run: tuple[str, int, int]) -> bool:
+        """Would wait for teachers that another worker is (or is about to be) training."""
+        dataset = run[0]
+        return TEACHER_LOCKS[dataset].locked() or any(
+            r[0] == dataset and not teachers_done(dataset, r[1]) for r in running)
+
+    def take() -> tuple[str, int, int] | None:
+        """The first pending run that would not wait for another worker's teachers: a worker does not sit
+        idle while a later dataset's teachers or runs could go."""
+        with free:
+            while pending:
+                ready = next((run for run in pending if not waits(run)), None)
+                if ready is not None:
+                    pending.remove(ready)
+                    running.add(ready)
+                    return ready
+                free.wait(timeout=60)
+            return None
+
+    def worker() -> None:
+        while (run := take()) is not None:
+            try:
+                final_run(config, *run, settings)
+            except Exception as error:  # noqa: BLE001  (listed below; the other runs go on)
+                errors[run] = error
+            with free:
+                running.discard(run)
+                free.notify_all()
+
     with ThreadPoolExecutor(max_workers=JOBS["n"]) as pool:
-        futures = {pool.submit(final_run, config, *run, settings): run for run in runs}
-    failed = [(futures[f], f.exception()) for f in futures if f.exception() is not None]
+        for _ in range(JOBS["n"]):
+            pool.submit(worker)
+    failed = [(run, errors[run]) for run in runs if run in errors]
     for (dataset, t, s), error in failed:
         print(f"  {run_name(dataset, t, s)} failed: {error}", flush=True)
     if failed:

@@ -406,6 +406,41 @@ def test_final_runs_go_two_at_a_time_with_a_share_of_the_cores_and_one_teacher_r
         results.final_runs(config, ["ncep"], {})
 
 
+def test_a_free_worker_trains_the_next_datasets_teachers_instead_of_waiting_for_the_ones_in_training(
+        tmp_path, monkeypatch):
+    for module in (results, records):
+        monkeypatch.setattr(module, "ROOT", tmp_path)
+    monkeypatch.setattr(records, "RECORDS", tmp_path / "benchmarks" / "records")
+    monkeypatch.setitem(results.JOBS, "n", 2)
+    config = {**CONFIG, "datasets": {name: {**CONFIG["datasets"][name], "teacher_seeds": [0], "student_seeds": [0, 1],
+                                            "ablations": []} for name in ("ncep", "bikenyc")}}
+    lock, running, spans = threading.Lock(), [], []
+
+    def fake_kedro(cmd, log, experiment, key=""):
+        params = dict(p.split("=", 1) for p in cmd[cmd.index("--params") + 1].split(","))
+        job = (params["dataset"].split("_t")[0].removeprefix("bench_"),
+               "teachers" if "train_teacher" in cmd[cmd.index("--pipelines") + 1] else "final")
+        with lock:
+            running.append(job)
+            spans.append(list(running))
+        time.sleep(0.6 if job[1] == "teachers" else 0.1)
+        with lock:
+            running.remove(job)
+        return 0.1, 1
+
+    monkeypatch.setattr(results, "kedro", fake_kedro)
+    monkeypatch.setattr(records, "write_record", lambda exp, marker, teacher: tmp_path)
+    monkeypatch.setattr(results, "copy_shared", lambda *a, **k: None)
+    started = time.perf_counter()
+    results.final_runs(config, ["ncep", "bikenyc"], {})
+    elapsed = time.perf_counter() - started
+    # while ncep's teachers train, the other worker trains bikenyc's instead of waiting for ncep's
+    assert [("ncep", "teachers"), ("bikenyc", "teachers")] in spans
+    assert sum(job == ("ncep", "teachers") for span in spans for job in span[-1:]) == 1
+    assert sum(job[1] == "final" for span in spans for job in span[-1:]) == 4
+    assert elapsed < 0.6 + 0.6 + 0.5  # the two teacher runs overlap: not 2 x 0.6 + the finals one after another
+
+
 def test_the_month_table_shows_where_in_the_test_period_a_gain_lies():
     errors = pd.DataFrame({
         "model": ["teacher_vision"] * 4 + ["student_student"] * 4,
