@@ -28,11 +28,13 @@ After the tuning, stages 1 and 3 go teacher seed by teacher seed and, within one
 YAML's order): every dataset has its first teacher seed's results before any dataset's second teacher seed is
 trained, so a benchmark stopped early reports on every dataset; ``jobs`` (``--jobs``) final runs at once, the cores
 shared among them as torch threads (a model reached by two runs at once is trained by one while the other
-waits: :func:`s2kd.training.trainer.folder_lock`).
+waits: :func:`s2kd.training.trainer.folder_lock`); a run whose teachers another run is training lets the next
+runs go first, so the second core trains the next dataset's teachers instead of waiting.
 
 Then :mod:`results_doc` writes ``docs/results.md`` (ratios with paired block-bootstrap intervals over test
 windows and seeds) and its figures. MLflow runs go to the experiment named in the YAML; each run's log is
-``data/08_reporting/<run>/benchmark[_teachers].log``.
+``data/08_reporting/<run>/benchmark[_teachers].log``, and beside it ``.seconds``, the run's time summed over
+every attempt (a killed one included), which the document reports as its compute.
 """
 
 from __future__ import annotations
