@@ -435,7 +435,7 @@ def test_a_free_worker_trains_the_next_datasets_teachers_instead_of_waiting_for_
     results.final_runs(config, ["ncep", "bikenyc"], {})
     elapsed = time.perf_counter() - started
     # while ncep's teachers train, the other worker trains bikenyc's instead of waiting for ncep's
-    assert [("ncep", "teachers"), ("bikenyc", "teachers")] in spans
+    assert any({("ncep", "teachers"), ("bikenyc", "teachers")} <= set(span) for span in spans), spans
     assert sum(job == ("ncep", "teachers") for span in spans for job in span[-1:]) == 1
     assert sum(job[1] == "final" for span in spans for job in span[-1:]) == 4
     assert elapsed < 0.6 + 0.6 + 0.5  # the two teacher runs overlap: not 2 x 0.6 + the finals one after another
