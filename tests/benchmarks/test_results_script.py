@@ -364,6 +364,27 @@ def test_a_runs_identity_changes_with_a_setting_not_with_comments_new_null_optio
     assert results.digest({"dataset": "y"}) != before
 
 
+def _sleeping_runs(monkeypatch, tmp_path, job_of, seconds_of) -> list[list]:
+    """The benchmark's ``kedro run``s replaced by sleeps of ``seconds_of(job)``, ``job_of(cmd, experiment)`` naming
+    each; returns the jobs running at once, listed at every start (the new one last)."""
+    lock, running, spans = threading.Lock(), [], []
+
+    def fake_kedro(cmd, log, experiment, key=""):
+        job = job_of(cmd, experiment)
+        with lock:
+            running.append(job)
+            spans.append(list(running))
+        time.sleep(seconds_of(job))
+        with lock:
+            running.remove(job)
+        return 0.1, 1
+
+    monkeypatch.setattr(results, "kedro", fake_kedro)
+    monkeypatch.setattr(records, "write_record", lambda exp, marker, teacher: tmp_path)
+    monkeypatch.setattr(results, "copy_shared", lambda *a, **k: None)
+    return spans
+
+
 def test_final_runs_go_two_at_a_time_with_a_share_of_the_cores_and_one_teacher_run_per_dataset_at_once(
         tmp_path, monkeypatch):
     for module in (results, records):
@@ -373,22 +394,13 @@ def test_final_runs_go_two_at_a_time_with_a_share_of_the_cores_and_one_teacher_r
     monkeypatch.setitem(results.JOBS, "n", 2)
     config = {**CONFIG, "datasets": {"ncep": {**CONFIG["datasets"]["ncep"], "teacher_seeds": [0, 1],
                                               "ablations": []}}}
-    lock, running, spans, threads = threading.Lock(), [], [], set()
+    threads = set()
 
-    def fake_kedro(cmd, log, experiment, key=""):
-        stage = cmd[cmd.index("--pipelines") + 1]
-        with lock:
-            running.append(stage)
-            spans.append(list(running))
-            threads.add(results.kedro_environ(experiment)["OMP_NUM_THREADS"])
-        time.sleep(0.2)
-        with lock:
-            running.remove(stage)
-        return 0.2, 1
+    def stage(cmd, experiment):
+        threads.add(results.kedro_environ(experiment)["OMP_NUM_THREADS"])
+        return cmd[cmd.index("--pipelines") + 1]
 
-    monkeypatch.setattr(results, "kedro", fake_kedro)
-    monkeypatch.setattr(records, "write_record", lambda exp, marker, teacher: tmp_path)
-    monkeypatch.setattr(results, "copy_shared", lambda *a, **k: None)
+    spans = _sleeping_runs(monkeypatch, tmp_path, stage, lambda job: 0.2)
     results.final_runs(config, ["ncep"], {})
     assert threads == {"2"}  # 4 cores, 2 runs at once
     assert max(map(len, spans)) == 2
@@ -414,23 +426,13 @@ def test_a_free_worker_trains_the_next_datasets_teachers_instead_of_waiting_for_
     monkeypatch.setitem(results.JOBS, "n", 2)
     config = {**CONFIG, "datasets": {name: {**CONFIG["datasets"][name], "teacher_seeds": [0], "student_seeds": [0, 1],
                                             "ablations": []} for name in ("ncep", "bikenyc")}}
-    lock, running, spans = threading.Lock(), [], []
 
-    def fake_kedro(cmd, log, experiment, key=""):
+    def job(cmd, experiment):
         params = dict(p.split("=", 1) for p in cmd[cmd.index("--params") + 1].split(","))
-        job = (params["dataset"].split("_t")[0].removeprefix("bench_"),
-               "teachers" if "train_teacher" in cmd[cmd.index("--pipelines") + 1] else "final")
-        with lock:
-            running.append(job)
-            spans.append(list(running))
-        time.sleep(0.6 if job[1] == "teachers" else 0.1)
-        with lock:
-            running.remove(job)
-        return 0.1, 1
+        return (params["dataset"].split("_t")[0].removeprefix("bench_"),
+                "teachers" if "train_teacher" in cmd[cmd.index("--pipelines") + 1] else "final")
 
-    monkeypatch.setattr(results, "kedro", fake_kedro)
-    monkeypatch.setattr(records, "write_record", lambda exp, marker, teacher: tmp_path)
-    monkeypatch.setattr(results, "copy_shared", lambda *a, **k: None)
+    spans = _sleeping_runs(monkeypatch, tmp_path, job, lambda job: 0.6 if job[1] == "teachers" else 0.1)
     started = time.perf_counter()
     results.final_runs(config, ["ncep", "bikenyc"], {})
     elapsed = time.perf_counter() - started
