@@ -328,7 +328,7 @@ def final_runs(config: dict[str, Any], datasets: list[str], settings: dict[str, 
     time, in :func:`run_order` except that a run whose teachers another run is training waits its turn while
     the next ones go; a failed run stops nothing else, and the command then exits with their list."""
     runs = run_order(config, datasets)
-    pending, running, errors, free = list(runs), set(), {}, SCHEDULE
+    pending, running, errors = list(runs), set(), {}
 
     def teachers_done(dataset: str, t: int) -> bool:
         params = teacher_params(config, dataset, t, seeds_of(config, dataset)[1][0])
@@ -343,14 +343,14 @@ def final_runs(config: dict[str, Any], datasets: list[str], settings: dict[str, 
     def take() -> tuple[str, int, int] | None:
         """The first pending run that would not wait for another worker's teachers: a worker does not sit
         idle while a later dataset's teachers or runs could go."""
-        with free:
+        with SCHEDULE:
             while pending:
                 ready = next((run for run in pending if not waits(run)), None)
                 if ready is not None:
                     pending.remove(ready)
                     running.add(ready)
                     return ready
-                free.wait(timeout=60)
+                SCHEDULE.wait(timeout=60)
             return None
 
     def worker() -> None:
@@ -359,9 +359,9 @@ def final_runs(config: dict[str, Any], datasets: list[str], settings: dict[str, 
                 final_run(config, *run, settings)
             except Exception as error:  # noqa: BLE001  (listed below; the other runs go on)
                 errors[run] = error
-            with free:
+            with SCHEDULE:
                 running.discard(run)
-                free.notify_all()
+                SCHEDULE.notify_all()
 
     with ThreadPoolExecutor(max_workers=JOBS["n"]) as pool:
         for _ in range(JOBS["n"]):
