@@ -59,6 +59,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from s2kd.datasets.atomic import write_atomically  # noqa: E402  (after the path above)
+
 #: what a later teacher seed takes over from the first one's teacher run: the outputs of ingest and narrate
 DATA = ["03_primary", "04_feature"]
 #: what a later student seed takes over from its teacher seed's first run, relative to data/<layer>/<run>/: the
@@ -221,9 +223,8 @@ def kedro(cmd: list[str], log: Path, experiment: str, key: str = "") -> tuple[fl
     start, done = time.perf_counter(), threading.Event()
 
     def write(total: float) -> None:
-        tmp = clock.with_suffix(".seconds.tmp")
-        tmp.write_text(json.dumps({"key": key, "seconds": total, "attempts": attempts}))
-        tmp.replace(clock)
+        text = json.dumps({"key": key, "seconds": total, "attempts": attempts})
+        write_atomically(clock, lambda tmp: tmp.write_text(text))
 
     def tick() -> None:
         while True:
@@ -252,11 +253,8 @@ def kedro(cmd: list[str], log: Path, experiment: str, key: str = "") -> tuple[fl
 def write_marker(name: str, stage: str, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
     marker = {"params": params, "params_digest": digest(params), **extra,
               "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    path = marker_path(name, stage)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(marker, indent=2, default=str))
-    tmp.replace(path)
+    text = json.dumps(marker, indent=2, default=str)
+    write_atomically(marker_path(name, stage), lambda tmp: tmp.write_text(text))
     return marker
 
 
