@@ -66,7 +66,7 @@ def load(config: dict[str, Any], dataset: str) -> dict[str, Any] | None:
             if rec["run"].get("teacher_seconds") is not None:
                 seconds[("teachers", t)] = rec["run"]["teacher_seconds"]
             stats = stats or rec["run"]["stats"]
-            found.append((rec["models"].assign(t=t, s=s), rec["errors"].assign(t=t, s=s)))
+            found.append((rec["models"].copy().assign(t=t, s=s), rec["errors"].copy().assign(t=t, s=s)))
     if not found:
         return None
     models = pd.concat([m for m, _ in found], ignore_index=True)
@@ -169,7 +169,7 @@ def dataset_section(config: dict[str, Any], dataset: str, data: dict[str, Any], 
             "A teacher's spread is over teacher seeds, the plain student's over student seeds, a distilled "
             "student's over both.", "", markdown_table(mean_std_table(summary, names)), ""]
 
-    rows, facts = [], {"dataset": dataset, "intervals": {}}
+    rows, facts = [], {"dataset": dataset, "intervals": {}, "seeds": (len(teachers), len(students))}
     students_ = [m.removeprefix("student_") for m in models if m.startswith("student_") and m != "student_student"]
     for m in students_:
         iv = interval(data, f"student_{m}", "student_student", block)
@@ -248,8 +248,8 @@ def dial_section(facts: dict[str, dict], config: dict[str, Any], figures: Path) 
     if not dials:
         return []
     methods = [*BASELINES, *S2KD_FORMS]
-    rows = [{"sudden strength": level, **{m: cell(facts[d]["intervals"].get((m, "student"))) for m in methods}}
-            for level, d in dials]
+    rows = [{"sudden strength": level, "teacher x student seeds": "{} x {}".format(*facts[d]["seeds"]),
+             **{m: cell(facts[d]["intervals"].get((m, "student"))) for m in methods}} for level, d in dials]
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for i, m in enumerate(methods):
         pts = [(level, facts[d]["intervals"].get((m, "student"))) for level, d in dials]
@@ -270,7 +270,7 @@ def dial_section(facts: dict[str, dict], config: dict[str, Any], figures: Path) 
     return ["## The text dial (synthetic)", "",
             "The synthetic source's sudden events are announced by the hindsight narratives; their strength is "
             "the dial of how much the text knows that the frames do not. Each method's test MSE over the plain "
-            "student, with 95 % intervals (one teacher seed, three student seeds):", "",
+            "student, with 95 % intervals over test windows and seeds:", "",
             "![each method over the student as the dial turns](results/dial.png)", "",
             markdown_table(pd.DataFrame(rows)), ""]
 

@@ -239,7 +239,8 @@ def test_document_states_intervals_targets_teacher_seeds_and_missing_datasets(tm
     dial = text[text.index("## The text dial"):text.index("## ncep:")]
     rows = [line for line in dial.splitlines() if line.startswith("| 0") or line.startswith("| 1")]
     assert [float(r.split("|")[1]) for r in rows] == [0.0, 0.5, 1.0]
-    assert [float(r.split("|")[5].split()[0]) for r in rows] == pytest.approx([1.0, 0.9, 0.8], abs=0.01)  # s2kd
+    assert [r.split("|")[2].strip() for r in rows] == ["1 x 3"] * 3  # the seeds behind each level
+    assert [float(r.split("|")[6].split()[0]) for r in rows] == pytest.approx([1.0, 0.9, 0.8], abs=0.01)  # s2kd
     assert (tmp_path / "docs" / "results" / "dial.png").stat().st_size > 1000
     # 18 runs of 60 s, 6 teacher runs of 600 s; one record without its attempts counted: a lower bound
     assert "compute at least 78 min for teachers and final runs" in text
