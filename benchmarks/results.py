@@ -258,8 +258,9 @@ def write_marker(name: str, stage: str, params: dict[str, Any], **extra: Any) ->
     return marker
 
 
-#: one teacher run of a dataset at a time (a later teacher seed copies the first one's data)
-TEACHER_LOCKS: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
+#: one teacher run per (dataset, teacher seed) at a time; a later seed also waits for the first seed's run, whose
+#: data it copies, but not for the other later seeds (NCEP's seeds 1 and 2 train at once)
+TEACHER_LOCKS: dict[tuple[str, int], threading.Lock] = collections.defaultdict(threading.Lock)
 
 
 #: told whenever teachers or a final run finish, so that a worker waiting for work (:func:`final_runs`) looks again
@@ -268,8 +269,12 @@ SCHEDULE = threading.Condition()
 
 def teacher_run(config: dict[str, Any], dataset: str, teacher_seed: int) -> dict[str, Any]:
     """Stage 1 for one teacher seed: ``[ingest,narrate,]train_teacher``."""
+    first = seeds_of(config, dataset)[0][0]
     try:
-        with TEACHER_LOCKS[dataset]:
+        if teacher_seed != first:
+            with TEACHER_LOCKS[(dataset, first)]:  # its data: the first seed's run makes it
+                pass
+        with TEACHER_LOCKS[(dataset, teacher_seed)]:
             return _teacher_run(config, dataset, teacher_seed)
     finally:
         with SCHEDULE:
@@ -333,10 +338,11 @@ def final_runs(config: dict[str, Any], datasets: list[str], settings: dict[str, 
         return finished(params["dataset"], params, "teachers") is not None
 
     def waits(run: tuple[str, int, int]) -> bool:
-        """Would wait for teachers that another worker is (or is about to be) training."""
-        dataset = run[0]
-        return TEACHER_LOCKS[dataset].locked() or any(
-            r[0] == dataset and not teachers_done(dataset, r[1]) for r in running)
+        """Would wait for teachers that another worker is (or is about to be) training: its own teacher seed's
+        or the first seed's, whose data a later seed copies."""
+        dataset, seeds = run[0], {run[1], seeds_of(config, run[0])[0][0]}
+        return any(TEACHER_LOCKS[(dataset, t)].locked() for t in seeds) or any(
+            r[0] == dataset and r[1] in seeds and not teachers_done(dataset, r[1]) for r in running)
 
     def take() -> tuple[str, int, int] | None:
         """The first pending run that would not wait for another worker's teachers: a worker does not sit

@@ -444,6 +444,28 @@ def test_a_free_worker_trains_the_next_datasets_teachers_instead_of_waiting_for_
     assert elapsed < 0.6 + 0.6 + 0.5  # the two teacher runs overlap: not 2 x 0.6 + the finals one after another
 
 
+def test_later_teacher_seeds_train_at_once_after_the_first_seeds_data(tmp_path, monkeypatch):
+    for module in (results, records):
+        monkeypatch.setattr(module, "ROOT", tmp_path)
+    monkeypatch.setattr(records, "RECORDS", tmp_path / "benchmarks" / "records")
+    monkeypatch.setitem(results.JOBS, "n", 2)
+    config = {**CONFIG, "datasets": {"ncep": {**CONFIG["datasets"]["ncep"], "teacher_seeds": [0, 1, 2],
+                                              "student_seeds": [0], "ablations": []}}}
+
+    def job(cmd, experiment):
+        params = dict(p.split("=", 1) for p in cmd[cmd.index("--params") + 1].split(","))
+        stage = "teachers" if "train_teacher" in cmd[cmd.index("--pipelines") + 1] else "final"
+        return params["train_teacher.seed"], stage
+
+    spans = _sleeping_runs(monkeypatch, tmp_path, job, lambda job: 0.5 if job[1] == "teachers" else 0.05)
+    results.final_runs(config, ["ncep"], {})
+    teachers = [[seed for seed, stage in span if stage == "teachers"] for span in spans]
+    assert sum(job[1] == "teachers" for span in spans for job in span[-1:]) == 3
+    assert not any("0" in seeds and len(seeds) > 1 for seeds in teachers), spans  # seed 0 makes the data alone
+    assert any(set(seeds) == {"1", "2"} for seeds in teachers), spans  # then seeds 1 and 2 train at once
+    assert sum(job[1] == "final" for span in spans for job in span[-1:]) == 3
+
+
 def test_the_month_table_shows_where_in_the_test_period_a_gain_lies():
     errors = pd.DataFrame({
         "model": ["teacher_vision"] * 4 + ["student_student"] * 4,
