@@ -386,7 +386,7 @@ def _sleeping_runs(monkeypatch, tmp_path, job_of, seconds_of) -> list[list]:
     return spans
 
 
-def test_final_runs_go_two_at_a_time_with_a_share_of_the_cores_and_one_teacher_run_per_dataset_at_once(
+def test_final_runs_go_two_at_a_time_with_a_share_of_the_cores_and_a_later_teacher_seed_after_the_first(
         tmp_path, monkeypatch):
     for module in (results, records):
         monkeypatch.setattr(module, "ROOT", tmp_path)
