@@ -23,7 +23,8 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from results import ROOT, copy_shared, digest, kedro, kedro_command, run_name, run_params, seeds_of, teacher_run
+from results import ROOT, copy_shared, digest, kedro, kedro_command, run_name, run_params, seeds_of
+from schedule import teacher_run  # benchmarks/schedule.py
 
 from s2kd.recipes.params import LOSS_KEYS  # noqa: E402  (results puts src/ on the path)
 from s2kd.reporting import markdown_table  # noqa: E402

@@ -33,6 +33,7 @@ def _load(name):
 
 
 results = _load("results")
+schedule = _load("schedule")
 records = _load("records")
 tuning = _load("tuning")
 results_doc = _load("results_doc")
@@ -84,7 +85,7 @@ def test_a_runs_seconds_add_up_over_its_attempts_killed_ones_included(tmp_path, 
 
 
 def test_every_dataset_gets_its_first_teacher_seed_before_any_second_one():
-    order = results.run_order(CONFIG, ["ncep", "bikenyc"])
+    order = schedule.run_order(CONFIG, ["ncep", "bikenyc"])
     assert len(order) == 12 and len(set(order)) == 12  # 3 x 3 + 1 x 3, each once
     assert order[:6] == [("ncep", 0, 0), ("ncep", 0, 1), ("ncep", 0, 2),
                          ("bikenyc", 0, 0), ("bikenyc", 0, 1), ("bikenyc", 0, 2)]
@@ -334,15 +335,15 @@ def test_a_fresh_clone_skips_recorded_runs_and_trains_only_the_teachers_of_missi
     monkeypatch.setattr(records, "write_record", lambda exp, marker, teacher: exported.append(
         (marker["params"]["dataset"], teacher)) or tmp_path)
     for s in (0, 1, 2):
-        assert results.final_run(CONFIG, "ncep", 0, s, settings)["seconds"] == 5.0
+        assert schedule.final_run(CONFIG, "ncep", 0, s, settings)["seconds"] == 5.0
     assert calls == [] and exported == []
-    results.final_run(CONFIG, "ncep", 1, 0, settings)
+    schedule.final_run(CONFIG, "ncep", 1, 0, settings)
     assert calls == [("ingest,narrate,train_teacher", "bench_ncep_t1_s0"), ("distill,evaluate", "bench_ncep_t1_s0")]
     assert exported == [("bench_ncep_t1_s0", 2.0)]
     # the same run again: its final marker is under data/, so only the export is repeated (e.g. after a
     # kill between the run and its record)
     shutil.rmtree(records.record_dir("bench_ncep_t1_s0"), ignore_errors=True)
-    results.final_run(CONFIG, "ncep", 1, 0, settings)
+    schedule.final_run(CONFIG, "ncep", 1, 0, settings)
     assert len(calls) == 2 and exported[-1] == ("bench_ncep_t1_s0", 2.0)
     # a changed setting makes the records stale: the run is made again
     assert records.recorded("bench_ncep_t0_s0", results.run_params(CONFIG, "ncep", 0, 0, {})) is None
@@ -402,7 +403,7 @@ def test_final_runs_go_two_at_a_time_with_a_share_of_the_cores_and_a_later_teach
         return cmd[cmd.index("--pipelines") + 1]
 
     spans = _sleeping_runs(monkeypatch, tmp_path, stage, lambda job: 0.2)
-    results.final_runs(config, ["ncep"], {})
+    schedule.final_runs(config, ["ncep"], {})
     assert threads == {"2"}  # 4 cores, 2 runs at once
     assert max(map(len, spans)) == 2
     assert all(sum("train_teacher" in stage for stage in span) <= 1 for span in spans)
@@ -416,7 +417,7 @@ def test_final_runs_go_two_at_a_time_with_a_share_of_the_cores_and_a_later_teach
     monkeypatch.setattr(results, "kedro", failing)
     shutil.rmtree(tmp_path / "data")
     with pytest.raises(SystemExit, match="6 of 6 final runs failed"):
-        results.final_runs(config, ["ncep"], {})
+        schedule.final_runs(config, ["ncep"], {})
 
 
 def test_a_free_worker_trains_the_next_datasets_teachers_instead_of_waiting_for_the_ones_in_training(
@@ -435,7 +436,7 @@ def test_a_free_worker_trains_the_next_datasets_teachers_instead_of_waiting_for_
 
     spans = _sleeping_runs(monkeypatch, tmp_path, job, lambda job: 0.6 if job[1] == "teachers" else 0.1)
     started = time.perf_counter()
-    results.final_runs(config, ["ncep", "bikenyc"], {})
+    schedule.final_runs(config, ["ncep", "bikenyc"], {})
     elapsed = time.perf_counter() - started
     # while ncep's teachers train, the other worker trains bikenyc's instead of waiting for ncep's
     assert any({("ncep", "teachers"), ("bikenyc", "teachers")} <= set(span) for span in spans), spans
@@ -458,7 +459,7 @@ def test_later_teacher_seeds_train_at_once_after_the_first_seeds_data(tmp_path, 
         return params["train_teacher.seed"], stage
 
     spans = _sleeping_runs(monkeypatch, tmp_path, job, lambda job: 0.5 if job[1] == "teachers" else 0.05)
-    results.final_runs(config, ["ncep"], {})
+    schedule.final_runs(config, ["ncep"], {})
     teachers = [[seed for seed, stage in span if stage == "teachers"] for span in spans]
     assert sum(job[1] == "teachers" for span in spans for job in span[-1:]) == 3
     assert not any("0" in seeds and len(seeds) > 1 for seeds in teachers), spans  # seed 0 makes the data alone
