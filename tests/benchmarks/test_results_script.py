@@ -232,7 +232,7 @@ def test_document_states_intervals_targets_teacher_seeds_and_missing_datasets(tm
     assert "| NCEP: vision teacher ≥ 10 % below the student (validation) | 20.0 % | yes |" in text
     assert "| NCEP: student ≥ 5× faster than the vision teacher at batch 1 (eager" in text
     assert "docs/forecast.md) | 6.0× | yes |" in text  # against the vision teacher (6 ms), not the multimodal (9)
-    assert "**better**" in text and "| feature_kd | 1.000 [" in text  # a tie is not called better
+    assert "**better**" in text and "| feature_kd | 3 x 3 | 1.000 [" in text  # a tie is not called better
     assert "blocks of 8 consecutive test windows" in text  # 6-hourly windows spanning 4 + 4 steps
     assert "## ncep_context" in text and "No finished run yet." in text
     assert "### Teachers, per teacher seed" in text and "| 2 |" in text
@@ -476,3 +476,19 @@ def test_the_month_table_shows_where_in_the_test_period_a_gain_lies():
     text = "\n".join(results_doc.month_lines(errors, ["teacher_vision", "student_student"]))
     assert "| 2014-09 | 2 | 0.8 | 1 | 0.8 |" in text and "| 2014-12 | 2 | 1.2 | 1 | 1.2 |" in text
     assert results_doc.month_lines(errors[errors["time"].dt.month == 9], ["teacher_vision", "student_student"]) == []
+
+
+def test_an_ablation_of_the_first_teacher_seed_is_compared_on_that_seed_only():
+    """``s2kd`` under three teacher seeds against an ablation run under the first one: paired on teacher seed 0
+    (equal there, ratio 1), not averaged over seeds 1 and 2 that the ablation never saw (ratio 5/3)."""
+    times = pd.date_range("2014-09-01", periods=16, freq="6h")
+    rows = [{"model": model, "t": t, "s": s, "time": time, "mse": (2.0 if t else 1.0) + 0.01 * i}
+            for model, seeds in (("student_s2kd", (0, 1, 2)), ("student_s2kd_sem_only", (0,)),
+                                 ("student_student", (0,)))
+            for t in seeds for s in (0, 1) for i, time in enumerate(times)]
+    errors = pd.DataFrame(rows)
+    data = {"errors": errors}
+    assert results_doc.interval(data, "student_s2kd", "student_s2kd_sem_only", 4).ratio == pytest.approx(1.0)
+    assert results_doc.interval(data, "student_s2kd", "student_student", 4).ratio > 1.5  # every seed, reused student
+    assert results_doc.seeds_cell(data, "student_s2kd") == "3 x 2"
+    assert results_doc.seeds_cell(data, "student_s2kd_sem_only") == "1 x 2"
